@@ -1,0 +1,1 @@
+"""The flusher: batches dirty session state from Redis into Postgres."""

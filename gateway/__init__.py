@@ -1,0 +1,1 @@
+"""The gateway: viewers' track/ping/exit, organisers' admin API, ops endpoints."""

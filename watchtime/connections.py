@@ -1,0 +1,35 @@
+"""Clients for Redis and Postgres, configured the same way in every process."""
+
+from __future__ import annotations
+
+import asyncpg
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from watchtime.settings import Settings
+
+# Concurrent requests queue for a connection instead of failing; a reply slower
+# than the timeout surfaces as 503 rather than a hung viewer request.
+REDIS_MAX_CONNECTIONS = 64
+REDIS_TIMEOUT_SECONDS = 5.0
+
+
+def redis_client(settings: Settings) -> Redis:
+    if not settings.redis_url:
+        raise ValueError("REDIS_URL is not set")
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    return Redis(connection_pool=pool)
+
+
+async def postgres_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
+    if not settings.database_url:
+        raise ValueError("DATABASE_URL is not set")
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=max_size, command_timeout=60
+    )
+    return pool

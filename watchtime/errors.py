@@ -1,0 +1,29 @@
+"""Errors raised at the boundary between the service and its backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+import asyncpg
+from redis.exceptions import RedisError
+
+
+class BackendUnavailable(Exception):
+    """Redis or Postgres did not answer: the caller must not acknowledge the request."""
+
+
+@contextmanager
+def _boundary(backend: str, errors: tuple[type[BaseException], ...]) -> Iterator[None]:
+    try:
+        yield
+    except errors as e:
+        raise BackendUnavailable(f"{backend}: {e}") from e
+
+
+def redis_boundary() -> AbstractContextManager[None]:
+    return _boundary("redis", (RedisError,))
+
+
+def postgres_boundary() -> AbstractContextManager[None]:
+    return _boundary("postgres", (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError))

@@ -1,0 +1,118 @@
+"""The Redis state contract shared by gateway, flusher and sweeper.
+
+Every key of one webinar carries the hash tag ``{<webinar_id>}`` so that a Lua
+script touching them runs on one Redis Cluster slot (R-ARCH-3). Key names, TTLs
+and the defaults of every setting live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+PREFIX = "wt"
+
+# Settings defaults (SPEC R-OPS). Seconds unless the name says otherwise.
+HEARTBEAT_INTERVAL_SECONDS = 120.0
+DELTA_CAP_MULTIPLIER = 3.0
+STALE_AFTER_SECONDS = 300.0
+SWEEPER_INTERVAL_SECONDS = 600.0
+RETENTION_DAYS = 90
+MIN_PING_INTERVAL_SECONDS = 1.0
+MAX_BODY_BYTES = 4096
+FLUSH_INTERVAL_SECONDS = 2.0
+FLUSH_BATCH_SIZE = 5000
+# A closed session that is safe in Postgres shrinks to a tombstone (owner and
+# close reason) that keeps its id from being reused for this long.
+TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
+HOST = "127.0.0.1"
+PORT = 8000
+DATA_DIR = ".data"
+
+# A tab that flips visibility more often than this has its later gaps merged into
+# its last watched interval: bounded memory, and never more credit than a client
+# could claim by simply reporting itself visible.
+MAX_INTERVALS_PER_SESSION = 256
+
+# Fields of the hot session hash (each value <= 64 bytes keeps it a listpack).
+SESSION_FIELDS = (
+    "user_id",
+    "entered_at",
+    "last_heartbeat_at",
+    "watched_ms",
+    "visible",
+    "active",
+    "exited_at",
+    "closed_reason",
+    "ping_count",
+    "version",
+)
+# Write-once details of a session, kept apart because they are long.
+EXTRA_FIELDS = ("user_agent", "referrer", "ip_address", "agency_id", "client_id")
+MAX_EXTRA_BYTES = 512
+
+# Webinars known to Redis; flusher and sweeper find their work here instead of
+# scanning the keyspace. Score: end of the collect window in ms (+inf while open).
+REGISTRY = f"{PREFIX}:webinars"
+
+
+def tag(webinar_id: UUID) -> str:
+    return f"{PREFIX}:{{{webinar_id}}}"
+
+
+def meta(webinar_id: UUID) -> str:
+    """Hash: the webinar schedule mirrored from Postgres (ms since the epoch)."""
+    return f"{tag(webinar_id)}:meta"
+
+
+def session(webinar_id: UUID, session_id: str) -> str:
+    """Hash: one session's hot fields (SESSION_FIELDS); a tombstone once closed."""
+    return f"{tag(webinar_id)}:s:{session_id}"
+
+
+def extras(webinar_id: UUID, session_id: str) -> str:
+    """Hash: write-once details (EXTRA_FIELDS)."""
+    return f"{tag(webinar_id)}:e:{session_id}"
+
+
+def intervals(webinar_id: UUID, session_id: str) -> str:
+    """String: the session's credited visible intervals, big-endian int64 ms pairs."""
+    return f"{tag(webinar_id)}:i:{session_id}"
+
+
+def active(webinar_id: UUID) -> str:
+    """Sorted set: open session -> last heartbeat (ms)."""
+    return f"{tag(webinar_id)}:active"
+
+
+def presence(webinar_id: UUID) -> str:
+    """Sorted set: viewer (user:<id> or guest:<session>) -> last ping (ms)."""
+    return f"{tag(webinar_id)}:presence"
+
+
+def dirty(webinar_id: UUID) -> str:
+    """Sorted set: session -> version not yet written to Postgres."""
+    return f"{tag(webinar_id)}:dirty"
+
+
+def tabs(webinar_id: UUID) -> str:
+    """Hash: viewer -> number of open sessions, so the last tab's exit ends presence."""
+    return f"{tag(webinar_id)}:tabs"
+
+
+def session_keys(webinar_id: UUID, session_id: str) -> list[str]:
+    """KEYS of the track, ping and exit scripts, in the order they expect."""
+    return [
+        meta(webinar_id),
+        session(webinar_id, session_id),
+        extras(webinar_id, session_id),
+        intervals(webinar_id, session_id),
+        active(webinar_id),
+        presence(webinar_id),
+        dirty(webinar_id),
+        tabs(webinar_id),
+    ]
+
+
+def viewer(user_id: str, session_id: str) -> str:
+    """One person of the reports: a user, or a guest's single session."""
+    return f"user:{user_id}" if user_id else f"guest:{session_id}"

@@ -1,0 +1,18 @@
+-- exit: credit the final interval as a ping would, then close with reason 'exit'.
+-- Exit is idempotent: a closed session answers 'closed', which the gateway accepts (R-SEM-4).
+-- KEYS: see session_keyset()
+local now = now_ms(ARGV[1])       -- ms; '' = Redis TIME
+local session_id = ARGV[2]
+local user_id = ARGV[3]           -- '' for a guest
+local cap_ms = tonumber(ARGV[4])  -- Δt cap, ms
+local max_intervals = tonumber(ARGV[5])
+
+local k = session_keyset()
+local session = load_session(k.session)
+local refused = refusal(k.meta, session, user_id)
+if refused then return refused end
+if not session then return {'no_session'} end
+
+local credited, watched = credit(k, session, now, cap_ms, max_intervals)
+close_session(k, session_id, user_id, math.max(session.last_heartbeat_at, now), 'exit')
+return {'ok', credited, watched}

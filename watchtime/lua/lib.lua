@@ -1,0 +1,104 @@
+-- Helpers prepended to every session script by watchtime/scripts.py.
+-- Times are integer milliseconds of the Redis server clock (R-ARCH-2).
+
+-- Tests pass an explicit time; production passes '' and the script reads TIME.
+local function now_ms(explicit)
+  if explicit ~= '' then return tonumber(explicit) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function viewer_of(user_id, session_id)
+  if user_id ~= '' then return 'user:' .. user_id end
+  return 'guest:' .. session_id
+end
+
+-- The fields every script decides on; nil when the session was never seen.
+local function load_session(session_key)
+  local v = redis.call('HMGET', session_key, 'user_id', 'last_heartbeat_at', 'visible',
+    'closed_reason', 'last_request', 'watched_ms')
+  if not v[1] then return nil end
+  return {user_id = v[1], last_heartbeat_at = tonumber(v[2]), visible = v[3],
+    closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6])}
+end
+
+-- The refusals common to track, ping and exit; nil means go on.
+local function refusal(meta_key, session, user_id)
+  if redis.call('EXISTS', meta_key) == 0 then return {'no_webinar'} end
+  if session and session.user_id ~= user_id then return {'other_user'} end
+  if session and session.closed_reason then return {'closed'} end
+  return nil
+end
+
+-- Marks a change for the flusher: every write bumps the version it compares.
+local function touch(session_key, dirty_key, session_id)
+  local version = redis.call('HINCRBY', session_key, 'version', 1)
+  redis.call('ZADD', dirty_key, version, session_id)
+end
+
+-- Creates an open session; extras is a flat field/value list written once.
+local function open_session(k, session_id, user_id, now, visible, active, pings, extras)
+  redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now,
+    'last_heartbeat_at', now, 'watched_ms', 0, 'visible', visible, 'active', active,
+    'ping_count', pings)
+  if #extras > 0 then redis.call('HSET', k.extras, unpack(extras)) end
+  redis.call('ZADD', k.active, now, session_id)
+  local viewer = viewer_of(user_id, session_id)
+  redis.call('ZADD', k.presence, now, viewer)
+  redis.call('HINCRBY', k.tabs, viewer, 1)
+  touch(k.session, k.dirty, session_id)
+end
+
+-- Appends [from_ms, to_ms) to the interval log (big-endian int64 pairs). A credit
+-- that starts where the last one ended extends it, so an unbroken watch stays one
+-- interval; past max_intervals the gap is merged too. Returns the ms added to the
+-- log, which keeps watched_ms equal to the log's total.
+local function log_interval(log_key, from_ms, to_ms, max_intervals)
+  local len = redis.call('STRLEN', log_key)
+  if len > 0 then
+    local last_to = struct.unpack('>i8', redis.call('GETRANGE', log_key, len - 8, len - 1))
+    if last_to == from_ms or len >= max_intervals * 16 then
+      redis.call('SETRANGE', log_key, len - 8, struct.pack('>i8', to_ms))
+      return to_ms - last_to
+    end
+  end
+  redis.call('APPEND', log_key, struct.pack('>i8>i8', from_ms, to_ms))
+  return to_ms - from_ms
+end
+
+-- Credits the interval since the last heartbeat iff the session was visible at its
+-- start (R-SEM-2): clamp(now - last heartbeat, 0, cap). The heartbeat never moves
+-- back, so no second is ever credited twice. Returns credited ms and the new total.
+local function credit(k, session, now, cap_ms, max_intervals)
+  local from = session.last_heartbeat_at
+  local dt = math.min(math.max(now - from, 0), cap_ms)
+  local credited = 0
+  if session.visible == '1' and dt > 0 then
+    credited = log_interval(k.log, from, from + dt, max_intervals)
+    redis.call('HINCRBY', k.session, 'watched_ms', credited)
+  end
+  redis.call('HSET', k.session, 'last_heartbeat_at', math.max(from, now))
+  return credited, session.watched_ms + credited
+end
+
+-- Ends the viewer's presence with their last open tab.
+local function leave(k, viewer)
+  if redis.call('HINCRBY', k.tabs, viewer, -1) <= 0 then
+    redis.call('HDEL', k.tabs, viewer)
+    redis.call('ZREM', k.presence, viewer)
+  end
+end
+
+local function close_session(k, session_id, user_id, exited_at, reason)
+  redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason)
+  redis.call('ZREM', k.active, session_id)
+  leave(k, viewer_of(user_id, session_id))
+  touch(k.session, k.dirty, session_id)
+end
+
+-- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).
+local function session_keyset()
+  return {meta = KEYS[1], session = KEYS[2], extras = KEYS[3], log = KEYS[4],
+    active = KEYS[5], presence = KEYS[6], dirty = KEYS[7], tabs = KEYS[8]}
+end
+

@@ -1,0 +1,38 @@
+-- ping: credit the interval since the previous heartbeat by the visibility stored
+-- at its start, then store this ping's visibility (R-SEM-2, R-SEM-6, R-SEM-7).
+-- KEYS: see session_keyset()
+local now = now_ms(ARGV[1])                -- ms; '' = Redis TIME
+local session_id = ARGV[2]
+local user_id = ARGV[3]                    -- '' for a guest
+local visible = ARGV[4]                    -- '1' | '0', as this ping reports
+local active = ARGV[5]                     -- '1' | '0', stored, never credited on
+local cap_ms = tonumber(ARGV[6])           -- Δt cap, ms
+local min_interval_ms = tonumber(ARGV[7])  -- rate limit for repeats of the same visibility
+local request_id = ARGV[8]                 -- unique per HTTP request: a retried call is a no-op
+local max_intervals = tonumber(ARGV[9])
+local extras = {unpack(ARGV, 10)}          -- written only if this ping creates the session
+
+local k = session_keyset()
+local session = load_session(k.session)
+local refused = refusal(k.meta, session, user_id)
+if refused then return refused end
+if not session then
+  -- The gateway missed the enter: create as track would, this ping counted.
+  open_session(k, session_id, user_id, now, visible, active, 1, extras)
+  redis.call('HSET', k.session, 'last_request', request_id)
+  return {'created', 0, 0}
+end
+if session.last_request == request_id then return {'duplicate', 0, session.watched_ms} end
+
+local since = now - session.last_heartbeat_at
+if visible == session.visible and since < min_interval_ms then
+  return {'rate_limited', min_interval_ms - math.max(since, 0)}
+end
+
+local credited, watched = credit(k, session, now, cap_ms, max_intervals)
+redis.call('HSET', k.session, 'visible', visible, 'active', active, 'last_request', request_id)
+redis.call('HINCRBY', k.session, 'ping_count', 1)
+redis.call('ZADD', k.active, math.max(session.last_heartbeat_at, now), session_id)
+redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
+touch(k.session, k.dirty, session_id)
+return {'ok', credited, watched}

@@ -1,0 +1,16 @@
+-- track (enter): create the session if absent; a repeat changes nothing (R-SEM-1, R-SEM-7).
+-- KEYS: see session_keyset()
+local now = now_ms(ARGV[1])       -- ms; '' = Redis TIME
+local session_id = ARGV[2]
+local user_id = ARGV[3]           -- '' for a guest
+local visible = ARGV[4]           -- '1' | '0'
+local active = ARGV[5]            -- '1' | '0'
+local extras = {unpack(ARGV, 6)}  -- field, value, ... written once
+
+local k = session_keyset()
+local session = load_session(k.session)
+local refused = refusal(k.meta, session, user_id)
+if refused then return refused end
+if session then return {'exists'} end
+open_session(k, session_id, user_id, now, visible, active, 0, extras)
+return {'created'}

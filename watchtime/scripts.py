@@ -1,0 +1,32 @@
+"""The Lua scripts of the state contract, registered once per Redis client.
+
+Each script is ``lib.lua`` followed by its own body, so the session rules are
+written once. redis-py's registered scripts use EVALSHA and reload on NOSCRIPT.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any, Protocol
+
+class ScriptClient(Protocol):
+    def register_script(self, script: str) -> Any: ...
+
+
+@cache
+def source(name: str) -> str:
+    lua = files("watchtime") / "lua"
+    return (lua / "lib.lua").read_text() + (lua / f"{name}.lua").read_text()
+
+
+class Scripts:
+    """The registered scripts; call as ``await scripts.ping(keys=..., args=...)``."""
+
+    def __init__(self, client: ScriptClient) -> None:
+        self.track = client.register_script(source("track"))
+        self.ping = client.register_script(source("ping"))
+        self.exit = client.register_script(source("exit"))
+        self.presence = client.register_script(source("presence"))
+        self.live = client.register_script(source("live"))
+        self.ack = client.register_script(source("ack"))

@@ -1,0 +1,122 @@
+"""Session operations: one Lua script call each (R-ARCH-1), typed in and out.
+
+Production passes no ``now``, so the scripts read Redis ``TIME``; tests pass an
+explicit time in milliseconds to walk the worked examples of the SPEC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from watchtime import keys
+from watchtime.errors import redis_boundary
+from watchtime.scripts import Scripts
+from watchtime.settings import Settings
+
+
+class Outcome(NamedTuple):
+    """A script's answer: status, then two numbers whose meaning depends on it
+    (credited and watched ms for ``ok``; wait ms for ``rate_limited``)."""
+
+    status: str
+    first: int = 0
+    second: int = 0
+
+
+class LiveCounts(NamedTuple):
+    viewers: int
+    active_sessions: int
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _time(now_ms: int | None) -> str:
+    return "" if now_ms is None else str(now_ms)
+
+
+def _pairs(extras: Mapping[str, str]) -> list[str]:
+    return [item for field, value in extras.items() if value for item in (field, value)]
+
+
+async def _call(script: Callable[..., Awaitable[Any]], keys: list[str], args: list[Any]) -> Any:
+    with redis_boundary():
+        return await script(keys=keys, args=args)
+
+
+def _outcome(reply: list[Any]) -> Outcome:
+    status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+    return Outcome(status, *(int(n) for n in reply[1:]))
+
+
+class SessionStore:
+    def __init__(self, scripts: Scripts, settings: Settings) -> None:
+        self.scripts = scripts
+        self.cap_ms = settings.delta_cap_ms
+        self.min_interval_ms = settings.min_ping_interval_ms
+        self.stale_ms = settings.stale_after_ms
+        self.tombstone_ttl_seconds = settings.tombstone_ttl_seconds
+
+    async def track(
+        self,
+        webinar_id: UUID,
+        session_id: str,
+        user_id: str,
+        visible: bool = True,
+        active: bool = True,
+        extras: Mapping[str, str] | None = None,
+        now_ms: int | None = None,
+    ) -> Outcome:
+        args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
+        args += _pairs(extras or {})
+        reply = await _call(self.scripts.track, keys.session_keys(webinar_id, session_id), args)
+        return _outcome(reply)
+
+    async def ping(
+        self,
+        webinar_id: UUID,
+        session_id: str,
+        user_id: str,
+        request_id: str,
+        visible: bool = True,
+        active: bool = True,
+        extras: Mapping[str, str] | None = None,
+        now_ms: int | None = None,
+    ) -> Outcome:
+        args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
+        args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
+        args += _pairs(extras or {})
+        reply = await _call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
+        return _outcome(reply)
+
+    async def exit(
+        self, webinar_id: UUID, session_id: str, user_id: str, now_ms: int | None = None
+    ) -> Outcome:
+        args = [_time(now_ms), session_id, user_id, self.cap_ms, keys.MAX_INTERVALS_PER_SESSION]
+        reply = await _call(self.scripts.exit, keys.session_keys(webinar_id, session_id), args)
+        return _outcome(reply)
+
+    async def presence(self, webinar_id: UUID, user_id: str, now_ms: int | None = None) -> Outcome:
+        script_keys = [keys.meta(webinar_id), keys.presence(webinar_id)]
+        args = [_time(now_ms), keys.viewer(user_id, "")]
+        return _outcome(await _call(self.scripts.presence, script_keys, args))
+
+    async def live(self, webinar_id: UUID, now_ms: int | None = None) -> LiveCounts | None:
+        script_keys = [keys.meta(webinar_id), keys.presence(webinar_id), keys.active(webinar_id)]
+        outcome = _outcome(await _call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms]))
+        return LiveCounts(outcome.first, outcome.second) if outcome.status == "ok" else None
+
+    async def ack(self, webinar_id: UUID, written: Sequence[tuple[str, int]]) -> int:
+        """After a commit: clears the dirty marks of the versions written (and only
+        those) and retires closed sessions to tombstones. Returns marks cleared."""
+        script_keys = [keys.dirty(webinar_id)]
+        args: list[Any] = [self.tombstone_ttl_seconds]
+        for session_id, version in written:
+            script_keys += [keys.session(webinar_id, session_id),
+                            keys.extras(webinar_id, session_id),
+                            keys.intervals(webinar_id, session_id)]
+            args += [session_id, version]
+        return int(await _call(self.scripts.ack, script_keys, args))
