@@ -6,10 +6,14 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import asyncpg
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from starlette.testclient import TestClient
 
+from gateway.app import create_app
 from watchtime.connections import redis_client
 from watchtime.embedded import PostgresServer, RedisServer
 from watchtime.migrate import migrate_url
@@ -40,8 +44,6 @@ def redis_server(servers_dir: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
-    import anyio
-
     server = PostgresServer(servers_dir / "postgres")
     server.start()
     anyio.run(migrate_url, server.url)
@@ -61,7 +63,15 @@ def settings(redis_server: RedisServer, postgres_server: PostgresServer) -> Sett
 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
-    return dataclasses.replace(settings, **changes)
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+
+async def truncate(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -74,8 +84,8 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def pg(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Connection]:
+    await truncate(postgres_server.url)
     conn = await asyncpg.connect(postgres_server.url)
-    await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
     yield conn
     await conn.close()
 
@@ -83,3 +93,26 @@ async def pg(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Connectio
 @pytest.fixture
 async def store(redis: Redis, settings: Settings) -> SessionStore:
     return SessionStore(Scripts(redis), settings)
+
+
+@pytest.fixture
+def sync_redis(settings: Settings) -> Iterator[SyncRedis]:
+    client = SyncRedis.from_url(settings.redis_url or "")
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def app_settings(settings: Settings) -> Settings:
+    """Override in a test module to serve the app with other settings."""
+    return settings
+
+
+@pytest.fixture
+def client(
+    app_settings: Settings, sync_redis: SyncRedis, postgres_server: PostgresServer
+) -> Iterator[TestClient]:
+    anyio.run(truncate, postgres_server.url)
+    with TestClient(create_app(app_settings)) as test_client:
+        yield test_client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from uuid import UUID, uuid4
 
@@ -67,18 +68,33 @@ async def test_worked_example_of_spec_section_5(store: SessionStore, redis: Redi
     ]
 
 
-async def ping_at(store: SessionStore, webinar: UUID, t: float, visible: bool = True,
-                  request_id: str | None = None, user: str = "") -> Outcome:
-    return await store.ping(webinar, S, user, request_id or f"req-{t}-{visible}",
-                            visible=visible, now_ms=at(t))
+async def ping_at(
+    store: SessionStore,
+    webinar: UUID,
+    t: float,
+    visible: bool = True,
+    request_id: str | None = None,
+    user: str = "",
+) -> Outcome:
+    return await store.ping(
+        webinar, S, user, request_id or f"req-{t}-{visible}", visible=visible, now_ms=at(t)
+    )
 
 
 async def test_track_creates_the_session_with_the_spec_fields(store, redis, webinar):
     extras = {"user_agent": "Mozilla/5.0 " + "x" * 200, "ip_address": "127.0.0.1", "referrer": ""}
-    assert await store.track(webinar, S, "", visible=False, extras=extras, now_ms=at(5)) == Outcome("created")
+    assert await store.track(webinar, S, "", visible=False, extras=extras, now_ms=at(5)) == Outcome(
+        "created"
+    )
     assert await session(redis, webinar) == {
-        "user_id": "", "entered_at": str(at(5)), "last_heartbeat_at": str(at(5)),
-        "watched_ms": "0", "visible": "0", "active": "1", "ping_count": "0", "version": "1",
+        "user_id": "",
+        "entered_at": str(at(5)),
+        "last_heartbeat_at": str(at(5)),
+        "watched_ms": "0",
+        "visible": "0",
+        "active": "1",
+        "ping_count": "0",
+        "version": "1",
     }
     stored = await redis.hgetall(keys.extras(webinar, S))
     assert stored == {b"user_agent": extras["user_agent"].encode(), b"ip_address": b"127.0.0.1"}
@@ -102,11 +118,17 @@ async def test_ping_creates_a_missing_session_as_track_would(store, redis, webin
     assert await ping_at(store, webinar, 10, visible=True) == Outcome("created")
     s = await session(redis, webinar)
     assert (s["entered_at"], s["last_heartbeat_at"], s["watched_ms"], s["ping_count"]) == (
-        str(at(10)), str(at(10)), "0", "1")
+        str(at(10)),
+        str(at(10)),
+        "0",
+        "1",
+    )
     assert await ping_at(store, webinar, 70) == Outcome("ok", 60_000, 60_000)
 
 
-async def test_zero_and_negative_delta_credit_nothing_and_never_move_time_back(store, redis, webinar):
+async def test_zero_and_negative_delta_credit_nothing_and_never_move_time_back(
+    store, redis, webinar
+):
     await store.track(webinar, S, "", now_ms=at(100))
     # Same instant, visibility change: applied, zero credit.
     assert await ping_at(store, webinar, 100, visible=False) == Outcome("ok", 0, 0)
@@ -129,7 +151,7 @@ async def test_delta_is_capped_at_interval_times_multiplier(store, redis, webina
 
 async def test_visibility_is_credited_by_the_state_at_the_start_of_the_interval(store, webinar):
     await store.track(webinar, S, "", visible=False, now_ms=at(0))
-    assert await ping_at(store, webinar, 50, visible=True) == Outcome("ok", 0, 0)   # was hidden
+    assert await ping_at(store, webinar, 50, visible=True) == Outcome("ok", 0, 0)  # was hidden
     assert await ping_at(store, webinar, 80, visible=False) == Outcome("ok", 30_000, 30_000)
     assert await ping_at(store, webinar, 200, visible=False) == Outcome("ok", 0, 30_000)
     assert await ping_at(store, webinar, 210, visible=True) == Outcome("ok", 0, 30_000)
@@ -203,7 +225,9 @@ async def test_a_retried_ping_credits_nothing_twice(store, redis, webinar):
     await store.track(webinar, S, "", now_ms=at(0))
     assert await ping_at(store, webinar, 100, request_id="same") == Outcome("ok", 100_000, 100_000)
     # redis-py re-sends the script after a timeout whose reply was lost.
-    assert await ping_at(store, webinar, 100.4, request_id="same") == Outcome("duplicate", 0, 100_000)
+    assert await ping_at(store, webinar, 100.4, request_id="same") == Outcome(
+        "duplicate", 0, 100_000
+    )
     assert await ping_at(store, webinar, 250, request_id="same") == Outcome("duplicate", 0, 100_000)
     s = await session(redis, webinar)
     assert (s["watched_ms"], s["ping_count"], s["version"]) == ("100000", "1", "2")
@@ -304,4 +328,4 @@ async def test_concurrent_pings_credit_no_more_than_elapsed_server_time(store, r
     assert int(s["watched_ms"]) <= elapsed
     log = await intervals(redis, webinar)
     assert sum(b - a for a, b in log) == int(s["watched_ms"])
-    assert all(a < b <= c for (a, b), (c, _) in zip(log, log[1:], strict=False))
+    assert all(a < b <= c for (a, b), (c, _) in itertools.pairwise(log))

@@ -1,1 +1,2 @@
-"""The state contract shared by gateway, flusher and sweeper: Redis keys, Lua scripts, settings, schema."""
+"""The state contract shared by gateway, flusher and sweeper: Redis keys, Lua scripts,
+settings, schema."""

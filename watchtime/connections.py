@@ -26,10 +26,10 @@ def redis_client(settings: Settings) -> Redis:
     return Redis(connection_pool=pool)
 
 
-async def postgres_pool(settings: Settings, max_size: int = 10) -> asyncpg.Pool:
+async def postgres_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     if not settings.database_url:
         raise ValueError("DATABASE_URL is not set")
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=max_size, command_timeout=60
+        settings.database_url, min_size=min_size, max_size=max_size, command_timeout=60
     )
     return pool

@@ -104,8 +104,13 @@ class _Server:
 class RedisServer(_Server):
     name = "redis"
 
-    def __init__(self, data_dir: Path, port: int | None = None, appendonly: bool = True,
-                 extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(data_dir, port)
         self.appendonly = appendonly
         self.extra = extra
@@ -203,6 +208,10 @@ def _lend_to_postgres_user(data_dir: Path) -> None:
     for path in (*data_dir.parents, *install.parents):
         path.chmod(path.stat().st_mode | 0o005)  # others may traverse to the data and binaries
     for path in (install, *install.rglob("*")):
-        path.chmod(path.stat().st_mode | 0o005 if path.is_dir() or os.access(path, os.X_OK) else path.stat().st_mode | 0o004)
+        path.chmod(
+            path.stat().st_mode | 0o005
+            if path.is_dir() or os.access(path, os.X_OK)
+            else path.stat().st_mode | 0o004
+        )
     for path in (data_dir, *data_dir.rglob("*")):
         os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -25,7 +25,7 @@ LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
 
 def migrations() -> list[tuple[str, str]]:
     folder = files("watchtime") / "migrations"
-    scripts = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    scripts = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in scripts]
 
 

@@ -10,6 +10,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Protocol
 
+
 class ScriptClient(Protocol):
     def register_script(self, script: str) -> Any: ...
 

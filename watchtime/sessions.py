@@ -86,7 +86,7 @@ class SessionStore:
         extras: Mapping[str, str] | None = None,
         now_ms: int | None = None,
     ) -> Outcome:
-        args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
+        args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
         args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
         args += _pairs(extras or {})
         reply = await _call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
@@ -106,7 +106,9 @@ class SessionStore:
 
     async def live(self, webinar_id: UUID, now_ms: int | None = None) -> LiveCounts | None:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id), keys.active(webinar_id)]
-        outcome = _outcome(await _call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms]))
+        outcome = _outcome(
+            await _call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms])
+        )
         return LiveCounts(outcome.first, outcome.second) if outcome.status == "ok" else None
 
     async def ack(self, webinar_id: UUID, written: Sequence[tuple[str, int]]) -> int:
@@ -115,8 +117,10 @@ class SessionStore:
         script_keys = [keys.dirty(webinar_id)]
         args: list[Any] = [self.tombstone_ttl_seconds]
         for session_id, version in written:
-            script_keys += [keys.session(webinar_id, session_id),
-                            keys.extras(webinar_id, session_id),
-                            keys.intervals(webinar_id, session_id)]
+            script_keys += [
+                keys.session(webinar_id, session_id),
+                keys.extras(webinar_id, session_id),
+                keys.intervals(webinar_id, session_id),
+            ]
             args += [session_id, version]
         return int(await _call(self.scripts.ack, script_keys, args))

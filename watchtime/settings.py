@@ -73,7 +73,7 @@ class Settings:
             data_dir=Path(reader.text("DATA_DIR", keys.DATA_DIR)),
             host=reader.text("HOST", keys.HOST),
             port=reader.number("PORT", int, keys.PORT, low=1, high=65535),
-            gateway_workers=reader.number("GATEWAY_WORKERS", int, os.cpu_count() or 1, low=1),
+            gateway_workers=reader.number("GATEWAY_WORKERS", int, 1, low=1),
             heartbeat_interval_seconds=reader.seconds(
                 "SESSION_HEARTBEAT_INTERVAL_SECONDS", keys.HEARTBEAT_INTERVAL_SECONDS
             ),

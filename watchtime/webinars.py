@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from watchtime import keys
 from watchtime.errors import postgres_boundary, redis_boundary
@@ -84,9 +85,16 @@ async def _fetchrow(pool: asyncpg.Pool, query: str, *args: Any) -> Webinar | Non
 
 
 async def save(pool: asyncpg.Pool, webinar_id: UUID, s: Schedule) -> Webinar:
-    webinar = await _fetchrow(pool, UPSERT, webinar_id, s.title, s.webinar_start_time,
-                              s.webinar_scheduled_end_time, s.webinar_actual_end_time,
-                              s.post_window_minutes)
+    webinar = await _fetchrow(
+        pool,
+        UPSERT,
+        webinar_id,
+        s.title,
+        s.webinar_start_time,
+        s.webinar_scheduled_end_time,
+        s.webinar_actual_end_time,
+        s.post_window_minutes,
+    )
     assert webinar is not None  # an upsert always returns its row
     return webinar
 
@@ -108,7 +116,7 @@ async def mirror(redis: Redis, webinar: Webinar) -> None:
     """Copies the schedule into Redis and registers the webinar for flusher and sweeper."""
     collect_end = webinar.collect_end
     score = math.inf if collect_end is None else collect_end.timestamp() * 1000
-    fields = {
+    fields: dict[FieldT, EncodableT] = {
         "start": _ms(webinar.webinar_start_time),
         "scheduled_end": _ms(webinar.webinar_scheduled_end_time),
         "actual_end": _ms(webinar.webinar_actual_end_time),

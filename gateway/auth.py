@@ -1,0 +1,99 @@
+"""Who is asking (R-AUTH): viewers by an HS256 JWT whose ``sub`` is their user id,
+guests without one, organisers by the admin token."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from uuid import UUID
+
+from starlette.requests import Request
+
+from gateway.errors import GatewayError
+from watchtime.settings import Settings
+
+# Clock skew tolerated on exp/nbf between the token issuer and us.
+LEEWAY_SECONDS = 30
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def viewer(settings: Settings, token: str | None) -> str:
+    """The viewer's user id from a verified token, or '' for a guest."""
+    if token is None:
+        if not settings.allow_guests:
+            raise GatewayError(401, "authentication_required", "guests are not allowed: sign in")
+        return ""
+    if not settings.viewer_token_secret:
+        raise GatewayError(401, "invalid_token", "viewer tokens are not enabled on this server")
+    return _subject(verify_hs256(token, settings.viewer_token_secret.encode()))
+
+
+def require_admin(request: Request, settings: Settings) -> None:
+    token = bearer(request)
+    if token is None:
+        raise GatewayError(
+            401, "authentication_required", "send Authorization: Bearer <ADMIN_TOKEN>"
+        )
+    if not settings.admin_token or not hmac.compare_digest(token, settings.admin_token):
+        raise GatewayError(403, "forbidden", "this token may not manage webinars")
+
+
+def viewer_or_admin(request: Request, settings: Settings) -> None:
+    token = bearer(request)
+    if (
+        token is None
+        or not settings.admin_token
+        or not hmac.compare_digest(token, settings.admin_token)
+    ):
+        viewer(settings, token)
+
+
+def _invalid(why: str) -> GatewayError:
+    return GatewayError(401, "invalid_token", why)
+
+
+def _b64(part: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        raise _invalid("token is not base64url") from None
+
+
+def verify_hs256(token: str, secret: bytes) -> dict[str, Any]:
+    try:
+        header_b64, payload_b64, signature_b64 = token.split(".")
+        header, claims = json.loads(_b64(header_b64)), json.loads(_b64(payload_b64))
+    except ValueError:
+        raise _invalid("token is not a JWT") from None
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        raise _invalid("only HS256 tokens are accepted")
+    expected = hmac.new(secret, f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, _b64(signature_b64)):
+        raise _invalid("bad token signature")
+    _check_times(claims)
+    return claims
+
+
+def _check_times(claims: dict[str, Any]) -> None:
+    now = time.time()
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if exp is not None and (not isinstance(exp, int | float) or exp + LEEWAY_SECONDS < now):
+        raise _invalid("token expired")
+    if nbf is not None and (not isinstance(nbf, int | float) or nbf - LEEWAY_SECONDS > now):
+        raise _invalid("token not yet valid")
+
+
+def _subject(claims: dict[str, Any]) -> str:
+    try:
+        return str(UUID(str(claims["sub"])))
+    except (KeyError, ValueError):
+        raise _invalid("claim sub must be the user's UUID") from None

@@ -1,0 +1,59 @@
+"""The error contract of SPEC §7: JSON ``{"error", "detail"}`` with a fitting status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from watchtime.errors import BackendUnavailable
+
+
+class GatewayError(Exception):
+    def __init__(
+        self, status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers
+
+
+def json_response(
+    data: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(msgspec.json.encode(data), status, headers, media_type="application/json")
+
+
+def error_response(
+    status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response({"error": error, "detail": detail}, status, headers)
+
+
+async def on_gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc.status, exc.error, exc.detail, exc.headers)
+
+
+async def on_backend_unavailable(request: Request, exc: Exception) -> Response:
+    backend = str(exc).split(":", 1)[0]
+    return error_response(503, f"{backend}_unavailable", str(exc), {"Retry-After": "1"})
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in the same JSON shape."""
+    assert isinstance(exc, HTTPException)
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, error, str(exc.detail), exc.headers)
+
+
+HANDLERS = {
+    GatewayError: on_gateway_error,
+    BackendUnavailable: on_backend_unavailable,
+    HTTPException: on_http_exception,
+}

@@ -1,0 +1,51 @@
+"""Prometheus metrics of the gateway (R-OBS): base units, ``_total``, ``_seconds``."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PINGS = Counter("watchtime_pings_total", "Heartbeat pings by outcome", ["outcome"])
+SESSIONS_CREATED = Counter("watchtime_sessions_created_total", "Sessions created by track or ping")
+SESSIONS_CLOSED = Counter(
+    "watchtime_sessions_closed_total", "Sessions closed by reason", ["reason"]
+)
+REDIS_ERRORS = Counter(
+    "watchtime_redis_errors_total", "Requests that failed because Redis did not answer"
+)
+REQUEST_SECONDS = Histogram(
+    "watchtime_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+class LatencyMiddleware:
+    """Times every HTTP request, labelled by route template (not the raw path, which
+    holds ids and would explode the label set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(scope["method"], route, status).observe(
+                time.perf_counter() - start
+            )
