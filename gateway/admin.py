@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from gateway import auth, bodies
 from gateway.errors import GatewayError, json_response
-from watchtime import webinars
+from watchtime import clock, webinars
 
 
 def _not_found() -> GatewayError:
@@ -40,7 +40,7 @@ async def end_webinar(request: Request) -> Response:
     state = request.state
     auth.require_admin(request, state.settings)
     webinar_id = bodies.webinar_id(request)
-    webinar = await webinars.end(state.pg, webinar_id, await webinars.server_time(state.redis))
+    webinar = await webinars.end(state.pg, webinar_id, await clock.server_time(state.redis))
     if webinar is None:
         if await webinars.fetch(state.pg, webinar_id) is None:
             raise _not_found()

@@ -13,9 +13,7 @@ from gateway import admin, ops, viewer
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
-from watchtime.connections import postgres_pool, redis_client
-from watchtime.scripts import Scripts
-from watchtime.sessions import SessionStore
+from watchtime.connections import backends
 from watchtime.settings import Settings
 
 
@@ -24,20 +22,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = redis_client(settings)
-        # No connection at start: pings need only Redis and must work while Postgres is down.
-        pg = await postgres_pool(settings, min_size=0)
-        try:
+        async with backends(settings, pg_max_size=10) as b:
             yield {
                 "settings": settings,
-                "redis": redis,
-                "pg": pg,
-                "store": SessionStore(Scripts(redis), settings),
+                "redis": b.redis,
+                "pg": b.pg,
+                "store": b.store,
                 "request_ids": viewer.RequestIds(),
             }
-        finally:
-            await pg.close()
-            await redis.aclose()
 
     return Starlette(
         routes=[*viewer.ROUTES, *admin.ROUTES, *ops.ROUTES],

@@ -21,7 +21,7 @@ from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
-TABLES = ("webinars",)
+TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +116,11 @@ def client(
     anyio.run(truncate, postgres_server.url)
     with TestClient(create_app(app_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def pg_pool(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Pool]:
+    await truncate(postgres_server.url)
+    pool = await asyncpg.create_pool(postgres_server.url, min_size=0, max_size=4)
+    yield pool
+    await pool.close()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
+
 import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from watchtime.scripts import Scripts
+from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 # Concurrent requests queue for a connection instead of failing; a reply slower
@@ -26,10 +32,31 @@ def redis_client(settings: Settings) -> Redis:
     return Redis(connection_pool=pool)
 
 
-async def postgres_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def postgres_pool(settings: Settings, min_size: int, max_size: int) -> asyncpg.Pool:
     if not settings.database_url:
         raise ValueError("DATABASE_URL is not set")
     pool: asyncpg.Pool = await asyncpg.create_pool(
         settings.database_url, min_size=min_size, max_size=max_size, command_timeout=60
     )
     return pool
+
+
+class Backends(NamedTuple):
+    redis: Redis
+    pg: asyncpg.Pool
+    store: SessionStore
+
+
+@asynccontextmanager
+async def backends(settings: Settings, pg_max_size: int) -> AsyncIterator[Backends]:
+    """Both clients and the session store of one process, closed on the way out.
+
+    The Postgres pool connects lazily: the ping path needs only Redis and keeps
+    working while Postgres is down."""
+    redis = redis_client(settings)
+    pg = await postgres_pool(settings, min_size=0, max_size=pg_max_size)
+    try:
+        yield Backends(redis, pg, SessionStore(Scripts(redis), settings))
+    finally:
+        await pg.close()
+        await redis.aclose()

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -84,10 +85,13 @@ class _Server:
             raise ServerError(f"{self.name} exited: see {self.log}")
         return self.ready()
 
+    # The signal for a clean but prompt shutdown.
+    stop_signal = signal.SIGTERM
+
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
+        self.process.send_signal(self.stop_signal)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -145,6 +149,7 @@ class RedisServer(_Server):
 
 class PostgresServer(_Server):
     name = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
 
     @property
     def url(self) -> str:

@@ -21,12 +21,23 @@ MIN_PING_INTERVAL_SECONDS = 1.0
 MAX_BODY_BYTES = 4096
 FLUSH_INTERVAL_SECONDS = 2.0
 FLUSH_BATCH_SIZE = 5000
+SNAPSHOT_INTERVAL_SECONDS = 60.0
+RETENTION_INTERVAL_SECONDS = 3600.0
+FLUSHER_METRICS_PORT = 9101
+SWEEPER_METRICS_PORT = 9102
 # A closed session that is safe in Postgres shrinks to a tombstone (owner and
 # close reason) that keeps its id from being reused for this long.
 TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
 HOST = "127.0.0.1"
 PORT = 8000
 DATA_DIR = ".data"
+
+# Sessions closed per sweep script call, rows deleted per retention statement.
+SWEEP_BATCH_SIZE = 1000
+RETENTION_BATCH_SIZE = 5000
+# A replica's claim on one webinar's flush or sweep; if the holder dies, the webinar
+# waits this long for another replica. Overlap after expiry is harmless, only wasteful.
+LEASE_TTL_SECONDS = 10.0
 
 # A tab that flips visibility more often than this has its later gaps merged into
 # its last watched interval: bounded memory, and never more credit than a client
@@ -90,13 +101,21 @@ def presence(webinar_id: UUID) -> str:
 
 
 def dirty(webinar_id: UUID) -> str:
-    """Sorted set: session -> version not yet written to Postgres."""
+    """Sorted set: session -> time (ms) of its oldest change not yet in Postgres.
+
+    The version to compare lives in the session hash; the score gives the flusher its
+    order (oldest first) and its lag metric."""
     return f"{tag(webinar_id)}:dirty"
 
 
 def tabs(webinar_id: UUID) -> str:
     """Hash: viewer -> number of open sessions, so the last tab's exit ends presence."""
     return f"{tag(webinar_id)}:tabs"
+
+
+def lease(webinar_id: UUID, job: str) -> str:
+    """String: the replica (flusher or sweeper) working on this webinar now."""
+    return f"{tag(webinar_id)}:lease:{job}"
 
 
 def session_keys(webinar_id: UUID, session_id: str) -> list[str]:

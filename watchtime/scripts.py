@@ -31,3 +31,6 @@ class Scripts:
         self.presence = client.register_script(source("presence"))
         self.live = client.register_script(source("live"))
         self.ack = client.register_script(source("ack"))
+        self.collect = client.register_script(source("collect"))
+        self.sweep = client.register_script(source("sweep"))
+        self.lease = client.register_script(source("lease"))

@@ -25,6 +25,15 @@ class Outcome(NamedTuple):
     second: int = 0
 
 
+class Collected(NamedTuple):
+    """A session as the flusher reads it; empty fields if it vanished from Redis."""
+
+    session_id: str
+    fields: dict[str, str]
+    extras: dict[str, str]
+    log: bytes
+
+
 class LiveCounts(NamedTuple):
     viewers: int
     active_sessions: int
@@ -38,7 +47,12 @@ def _time(now_ms: int | None) -> str:
     return "" if now_ms is None else str(now_ms)
 
 
-def _pairs(extras: Mapping[str, str]) -> list[str]:
+def _pairs_to_dict(flat: list[bytes]) -> dict[str, str]:
+    items = iter(flat)
+    return {field.decode(): value.decode() for field, value in zip(items, items, strict=True)}
+
+
+def _flatten(extras: Mapping[str, str]) -> list[str]:
     return [item for field, value in extras.items() if value for item in (field, value)]
 
 
@@ -71,7 +85,7 @@ class SessionStore:
         now_ms: int | None = None,
     ) -> Outcome:
         args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
-        args += _pairs(extras or {})
+        args += _flatten(extras or {})
         reply = await _call(self.scripts.track, keys.session_keys(webinar_id, session_id), args)
         return _outcome(reply)
 
@@ -88,7 +102,7 @@ class SessionStore:
     ) -> Outcome:
         args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
         args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
-        args += _pairs(extras or {})
+        args += _flatten(extras or {})
         reply = await _call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
         return _outcome(reply)
 
@@ -124,3 +138,39 @@ class SessionStore:
             ]
             args += [session_id, version]
         return int(await _call(self.scripts.ack, script_keys, args))
+
+    async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
+        """One atomic snapshot of each session: hot fields, details and interval log."""
+        script_keys = [
+            key
+            for session_id in session_ids
+            for key in (
+                keys.session(webinar_id, session_id),
+                keys.extras(webinar_id, session_id),
+                keys.intervals(webinar_id, session_id),
+            )
+        ]
+        replies = await _call(self.scripts.collect, script_keys, [])
+        return [
+            Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log)
+            for session_id, (fields, extras, log) in zip(session_ids, replies, strict=True)
+        ]
+
+    async def sweep(
+        self, webinar_id: UUID, session_ids: Sequence[str], now_ms: int | None = None
+    ) -> int:
+        """Closes those of the sessions that are still stale; returns how many it closed."""
+        script_keys = [
+            keys.active(webinar_id),
+            keys.presence(webinar_id),
+            keys.dirty(webinar_id),
+            keys.tabs(webinar_id),
+        ]
+        script_keys += [keys.session(webinar_id, session_id) for session_id in session_ids]
+        args = [_time(now_ms), self.stale_ms, *session_ids]
+        return int(await _call(self.scripts.sweep, script_keys, args))
+
+    async def lease(self, webinar_id: UUID, job: str, owner: str, ttl_ms: int) -> bool:
+        """Takes or renews this webinar's lease for ``job``; ``ttl_ms=0`` releases it."""
+        reply = await _call(self.scripts.lease, [keys.lease(webinar_id, job)], [owner, ttl_ms])
+        return bool(reply)

@@ -35,6 +35,11 @@ class Settings:
     max_body_bytes: int = keys.MAX_BODY_BYTES
     flush_interval_seconds: float = keys.FLUSH_INTERVAL_SECONDS
     flush_batch_size: int = keys.FLUSH_BATCH_SIZE
+    snapshot_interval_seconds: float = keys.SNAPSHOT_INTERVAL_SECONDS
+    retention_interval_seconds: float = keys.RETENTION_INTERVAL_SECONDS
+    lease_ttl_seconds: float = keys.LEASE_TTL_SECONDS
+    flusher_metrics_port: int = keys.FLUSHER_METRICS_PORT
+    sweeper_metrics_port: int = keys.SWEEPER_METRICS_PORT
     tombstone_ttl_seconds: int = keys.TOMBSTONE_TTL_SECONDS
     viewer_token_secret: str = ""
     allow_guests: bool = True
@@ -58,6 +63,10 @@ class Settings:
     @property
     def stale_after_ms(self) -> int:
         return round(self.stale_after_seconds * 1000)
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        return round(self.lease_ttl_seconds * 1000)
 
     @property
     def min_ping_interval_ms(self) -> int:
@@ -95,6 +104,19 @@ class Settings:
                 "FLUSH_INTERVAL_SECONDS", keys.FLUSH_INTERVAL_SECONDS
             ),
             flush_batch_size=reader.number("FLUSH_BATCH_SIZE", int, keys.FLUSH_BATCH_SIZE, low=1),
+            snapshot_interval_seconds=reader.seconds(
+                "SNAPSHOT_INTERVAL_SECONDS", keys.SNAPSHOT_INTERVAL_SECONDS
+            ),
+            retention_interval_seconds=reader.seconds(
+                "RETENTION_INTERVAL_SECONDS", keys.RETENTION_INTERVAL_SECONDS
+            ),
+            lease_ttl_seconds=reader.seconds("LEASE_TTL_SECONDS", keys.LEASE_TTL_SECONDS),
+            flusher_metrics_port=reader.number(
+                "FLUSHER_METRICS_PORT", int, keys.FLUSHER_METRICS_PORT, low=0, high=65535
+            ),
+            sweeper_metrics_port=reader.number(
+                "SWEEPER_METRICS_PORT", int, keys.SWEEPER_METRICS_PORT, low=0, high=65535
+            ),
             tombstone_ttl_seconds=reader.number(
                 "SESSION_TOMBSTONE_TTL_SECONDS", int, keys.TOMBSTONE_TTL_SECONDS, low=60
             ),

@@ -4,7 +4,7 @@ path can tell a known webinar without touching Postgres (R-ARCH-1)."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -127,10 +127,3 @@ async def mirror(redis: Redis, webinar: Webinar) -> None:
             pipe.hset(keys.meta(webinar.id), mapping=fields)
             pipe.zadd(keys.REGISTRY, {str(webinar.id): score})
             await pipe.execute()
-
-
-async def server_time(redis: Redis) -> datetime:
-    """Redis TIME: the one clock of the service (R-ARCH-2)."""
-    with redis_boundary():
-        seconds, micros = await redis.time()
-    return datetime.fromtimestamp(seconds + micros / 1e6, tz=UTC)

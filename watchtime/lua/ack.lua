@@ -1,8 +1,8 @@
--- ack: after the flusher's commit, clear each dirty mark whose version was written, and
--- shrink a closed session that is now safe in Postgres to a tombstone that keeps its id
--- from being reused while its details leave Redis (R-PG-4, R-SEM-7).
+-- ack: after the flusher's commit, clear each dirty mark whose version was written (a
+-- session changed since keeps its mark), and shrink a closed session that is now safe in
+-- Postgres to a tombstone that keeps its id from being reused (R-PG-4, R-SEM-7).
 -- KEYS[1] dirty, then per session: session, extras, log
--- ARGV[1] tombstone TTL (s), then per session: session_id, version written
+-- ARGV[1] tombstone TTL (s), then per session: session_id, version written (0: none found)
 local dirty_key = KEYS[1]
 local ttl_s = tonumber(ARGV[1])
 
@@ -17,11 +17,11 @@ local cleared = 0
 for i = 2, #ARGV, 2 do
   local session_id, version = ARGV[i], tonumber(ARGV[i + 1])
   local k = 2 + (i - 2) / 2 * 3
-  if tonumber(redis.call('ZSCORE', dirty_key, session_id)) == version then
+  local s = redis.call('HMGET', KEYS[k], 'version', 'closed_reason')
+  if (tonumber(s[1]) or 0) == version then
     redis.call('ZREM', dirty_key, session_id)
     cleared = cleared + 1
-    local s = redis.call('HMGET', KEYS[k], 'closed_reason', 'version')
-    if s[1] and tonumber(s[2]) == version then retire(KEYS[k], KEYS[k + 1], KEYS[k + 2]) end
+    if s[2] and version > 0 then retire(KEYS[k], KEYS[k + 1], KEYS[k + 2]) end
   end
 end
 return cleared

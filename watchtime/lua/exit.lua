@@ -14,5 +14,5 @@ if refused then return refused end
 if not session then return {'no_session'} end
 
 local credited, watched = credit(k, session, now, cap_ms, max_intervals)
-close_session(k, session_id, user_id, math.max(session.last_heartbeat_at, now), 'exit')
+close_session(k, session_id, user_id, math.max(session.last_heartbeat_at, now), 'exit', now)
 return {'ok', credited, watched}

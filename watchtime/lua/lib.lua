@@ -30,10 +30,11 @@ local function refusal(meta_key, session, user_id)
   return nil
 end
 
--- Marks a change for the flusher: every write bumps the version it compares.
-local function touch(session_key, dirty_key, session_id)
-  local version = redis.call('HINCRBY', session_key, 'version', 1)
-  redis.call('ZADD', dirty_key, version, session_id)
+-- Marks a change for the flusher: every write bumps the version the flusher compares
+-- before clearing the mark; the mark's score is the time of the oldest unflushed change.
+local function touch(session_key, dirty_key, session_id, now)
+  redis.call('HINCRBY', session_key, 'version', 1)
+  redis.call('ZADD', dirty_key, 'NX', now, session_id)
 end
 
 -- Creates an open session; extras is a flat field/value list written once.
@@ -46,7 +47,7 @@ local function open_session(k, session_id, user_id, now, visible, active, pings,
   local viewer = viewer_of(user_id, session_id)
   redis.call('ZADD', k.presence, now, viewer)
   redis.call('HINCRBY', k.tabs, viewer, 1)
-  touch(k.session, k.dirty, session_id)
+  touch(k.session, k.dirty, session_id, now)
 end
 
 -- Appends [from_ms, to_ms) to the interval log (big-endian int64 pairs). A credit
@@ -89,11 +90,11 @@ local function leave(k, viewer)
   end
 end
 
-local function close_session(k, session_id, user_id, exited_at, reason)
+local function close_session(k, session_id, user_id, exited_at, reason, now)
   redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason)
   redis.call('ZREM', k.active, session_id)
   leave(k, viewer_of(user_id, session_id))
-  touch(k.session, k.dirty, session_id)
+  touch(k.session, k.dirty, session_id, now)
 end
 
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).

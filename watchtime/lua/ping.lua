@@ -34,5 +34,5 @@ redis.call('HSET', k.session, 'visible', visible, 'active', active, 'last_reques
 redis.call('HINCRBY', k.session, 'ping_count', 1)
 redis.call('ZADD', k.active, math.max(session.last_heartbeat_at, now), session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
-touch(k.session, k.dirty, session_id)
+touch(k.session, k.dirty, session_id, now)
 return {'ok', credited, watched}

@@ -1,0 +1,24 @@
+"""``watchtime-flusher`` / ``python -m flusher``: write dirty sessions to Postgres until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from flusher.flusher import Flusher
+from watchtime import loop
+from watchtime.connections import backends
+from watchtime.settings import Settings
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    async with backends(settings, pg_max_size=2) as b:
+        flusher = Flusher(b.redis, b.pg, b.store, settings)
+        await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop)
+
+
+def main() -> None:
+    loop.run_process("watchtime-flusher", run, metrics_port=lambda s: s.flusher_metrics_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Sessions as Postgres rows: the columns of the flusher's one batched upsert."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from typing import Any
+from uuid import UUID
+
+from watchtime.sessions import Collected
+
+# One unnest() array per column; timestamps travel as epoch ms and are converted by
+# Postgres, which is cheaper than building a datetime per row here.
+UPSERT = """
+INSERT INTO webinar_user_sessions AS s (
+    webinar_id, session_id, user_id, entered_at, exited_at, last_heartbeat_at,
+    watched_seconds_raw, watched_intervals, closed_reason, is_visible, is_active, ping_count,
+    user_agent, referrer, ip_address, agency_id, client_id, version)
+SELECT w, sid, u, to_timestamp(ent / 1000.0), to_timestamp(ex / 1000.0), to_timestamp(hb / 1000.0),
+       wms / 1000.0, iv::int8multirange, cr, vis, act, pc, ua, ref, ip, ag, cl, v
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+            $8::text[], $9::text[], $10::bool[], $11::bool[], $12::int4[], $13::text[],
+            $14::text[], $15::inet[], $16::text[], $17::text[], $18::int8[])
+     AS t(w, sid, u, ent, ex, hb, wms, iv, cr, vis, act, pc, ua, ref, ip, ag, cl, v)
+ON CONFLICT (webinar_id, session_id) DO UPDATE SET
+    exited_at = excluded.exited_at,
+    last_heartbeat_at = excluded.last_heartbeat_at,
+    watched_seconds_raw = excluded.watched_seconds_raw,
+    watched_intervals = excluded.watched_intervals,
+    closed_reason = excluded.closed_reason,
+    is_visible = excluded.is_visible,
+    is_active = excluded.is_active,
+    ping_count = excluded.ping_count,
+    version = excluded.version,
+    updated_at = now()
+WHERE s.version < excluded.version  -- a replayed or overtaken batch changes nothing
+"""
+
+COLUMN_COUNT = 18
+
+
+def intervals_literal(log: bytes) -> str:
+    """The interval log (big-endian int64 ms pairs) as an int8multirange literal."""
+    return "{" + ",".join(f"[{a},{b})" for a, b in struct.iter_unpack(">qq", log)) + "}"
+
+
+def _ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _ms(text: str | None) -> int | None:
+    return int(text) if text else None
+
+
+def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
+    f, e = session.fields, session.extras
+    return (
+        webinar_id,
+        session.session_id,
+        f["user_id"] or None,
+        int(f["entered_at"]),
+        _ms(f.get("exited_at")),
+        int(f["last_heartbeat_at"]),
+        int(f["watched_ms"]),
+        intervals_literal(session.log),
+        f.get("closed_reason"),
+        f["visible"] == "1",
+        f["active"] == "1",
+        int(f["ping_count"]),
+        e.get("user_agent"),
+        e.get("referrer"),
+        _ip(e.get("ip_address", "")),
+        e.get("agency_id"),
+        e.get("client_id"),
+        int(f["version"]),
+    )
+
+
+def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows transposed into the upsert's arrays."""
+    return [list(column) for column in zip(*rows, strict=True)] or [[]] * COLUMN_COUNT

@@ -1,0 +1,28 @@
+"""``watchtime-sweeper`` / ``python -m sweeper``: close stale sessions until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sweeper.sweeper import Sweeper
+from watchtime import loop
+from watchtime.connections import backends
+from watchtime.settings import Settings
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    async with backends(settings, pg_max_size=2) as b:
+        sweeper = Sweeper(b.redis, b.pg, b.store, settings)
+        await asyncio.gather(
+            loop.every("sweeper", settings.sweeper_interval_seconds, sweeper.sweep, stop),
+            loop.every("snapshots", settings.snapshot_interval_seconds, sweeper.snapshot, stop),
+            loop.every("retention", settings.retention_interval_seconds, sweeper.retention, stop),
+        )
+
+
+def main() -> None:
+    loop.run_process("watchtime-sweeper", run, metrics_port=lambda s: s.sweeper_metrics_port)
+
+
+if __name__ == "__main__":
+    main()

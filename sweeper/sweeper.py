@@ -1,0 +1,145 @@
+"""The sweeper: closes abandoned sessions, records per-minute concurrency, and keeps
+Postgres within its retention (R-SEM-5, R-PG-5).
+
+Sessions are closed by a Lua script that re-checks each one, so a ping that lands
+while the sweeper works wins; replicas share webinars through leases and a second
+sweeper finds nothing left to close.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from uuid import UUID
+
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+from redis.asyncio import Redis
+
+from watchtime import clock, keys, registry, webinars
+from watchtime.errors import postgres_boundary
+from watchtime.sessions import SessionStore
+from watchtime.settings import Settings
+
+log = logging.getLogger("watchtime.sweeper")
+
+RUNS = Counter("watchtime_sweeper_runs_total", "Sweeps completed")
+RUN_SECONDS = Histogram("watchtime_sweeper_run_duration_seconds", "Duration of one sweep")
+LAST_RUN = Gauge("watchtime_sweeper_last_run_timestamp_seconds", "When the last sweep completed")
+CLOSED = Counter("watchtime_sessions_closed_total", "Sessions closed by reason", ["reason"])
+SNAPSHOTS = Counter("watchtime_sweeper_snapshots_total", "Per-minute viewer snapshots written")
+RETENTION_DELETED = Counter(
+    "watchtime_sweeper_retention_deleted_rows_total", "Rows deleted by retention", ["table"]
+)
+
+JOB = "sweep"
+
+# Webinars whose collect window ended more than a day ago are final: no re-mirroring.
+OPEN_WEBINARS = """
+SELECT * FROM webinars
+WHERE COALESCE(webinar_actual_end_time, webinar_scheduled_end_time) IS NULL
+   OR COALESCE(webinar_actual_end_time, webinar_scheduled_end_time)
+      + make_interval(mins => post_window_minutes) > now() - interval '1 day'"""
+
+INSERT_SNAPSHOTS = """
+INSERT INTO webinar_viewer_snapshots (webinar_id, bucket_at, viewers, active_sessions)
+SELECT w, to_timestamp($2 / 1000.0), v, a
+FROM unnest($1::uuid[], $3::int4[], $4::int4[]) AS t(w, v, a)
+ON CONFLICT (webinar_id, bucket_at) DO NOTHING"""
+
+# SKIP LOCKED: two replicas delete different rows instead of waiting on each other.
+DELETE_OLD = {
+    "webinar_user_sessions": """
+        DELETE FROM webinar_user_sessions WHERE id IN (
+            SELECT id FROM webinar_user_sessions
+            WHERE entered_at < now() - make_interval(days => $1)
+            LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+    "webinar_viewer_snapshots": """
+        DELETE FROM webinar_viewer_snapshots WHERE (webinar_id, bucket_at) IN (
+            SELECT webinar_id, bucket_at FROM webinar_viewer_snapshots
+            WHERE bucket_at < now() - make_interval(days => $1)
+            LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+}
+
+
+class Sweeper:
+    def __init__(
+        self, redis: Redis, pg: asyncpg.Pool, store: SessionStore, settings: Settings
+    ) -> None:
+        self.redis = redis
+        self.pg = pg
+        self.store = store
+        self.stale_ms = settings.stale_after_ms
+        self.retention_days = settings.retention_days
+        self.lease_ms = settings.lease_ttl_ms
+        self.owner = secrets.token_hex(8)
+
+    async def sweep(self) -> bool:
+        """Closes every stale session of every webinar; a background-loop job."""
+        started = time.perf_counter()
+        await self.remirror()
+        closed = 0
+        for work in await registry.backlog(self.redis, keys.active):
+            if work.oldest_age_ms > self.stale_ms:
+                closed += await self._sweep_claimed(work.webinar_id)
+        CLOSED.labels("timeout").inc(closed)
+        RUNS.inc()
+        RUN_SECONDS.observe(time.perf_counter() - started)
+        LAST_RUN.set_to_current_time()
+        log.info("sweep closed %d stale sessions in %.3fs", closed, time.perf_counter() - started)
+        return False
+
+    async def _sweep_claimed(self, webinar_id: UUID) -> int:
+        if not await self.store.lease(webinar_id, JOB, self.owner, self.lease_ms):
+            return 0  # another replica is on it
+        try:
+            return await self.sweep_webinar(webinar_id)
+        finally:
+            await self.store.lease(webinar_id, JOB, self.owner, 0)
+
+    async def sweep_webinar(self, webinar_id: UUID, now_ms: int | None = None) -> int:
+        closed = 0
+        while True:
+            cutoff = (now_ms or await clock.server_ms(self.redis)) - self.stale_ms
+            stale = await registry.below(
+                self.redis, keys.active(webinar_id), cutoff, keys.SWEEP_BATCH_SIZE
+            )
+            if stale:
+                closed += await self.store.sweep(webinar_id, stale, now_ms)
+            if len(stale) < keys.SWEEP_BATCH_SIZE:
+                return closed
+
+    async def remirror(self) -> None:
+        """Heals a Redis that lost webinar schedules (e.g. restarted without its AOF)."""
+        with postgres_boundary():
+            rows = await self.pg.fetch(OPEN_WEBINARS)
+        for row in rows:
+            await webinars.mirror(self.redis, webinars.Webinar(**dict(row)))
+
+    async def snapshot(self) -> bool:
+        """One row per webinar with viewers for the current minute; a background-loop job."""
+        now_ms = await clock.server_ms(self.redis)
+        counts = [(w, await self.store.live(w)) for w in await registry.webinars(self.redis)]
+        seen = [(w, c) for w, c in counts if c is not None and (c.viewers or c.active_sessions)]
+        if seen:
+            args = ([w for w, _ in seen], now_ms - now_ms % 60_000,
+                    [c.viewers for _, c in seen], [c.active_sessions for _, c in seen])  # fmt: skip
+            with postgres_boundary():
+                status = await self.pg.execute(INSERT_SNAPSHOTS, *args)
+            SNAPSHOTS.inc(int(status.rsplit(" ", 1)[-1]))
+        return False
+
+    async def retention(self) -> bool:
+        """Deletes rows older than the retention, a bounded batch per statement."""
+        for table, statement in DELETE_OLD.items():
+            while True:
+                with postgres_boundary():
+                    status = await self.pg.execute(
+                        statement, self.retention_days, keys.RETENTION_BATCH_SIZE
+                    )
+                deleted = int(status.rsplit(" ", 1)[-1])
+                RETENTION_DELETED.labels(table).inc(deleted)
+                if deleted < keys.RETENTION_BATCH_SIZE:
+                    break
+        return False

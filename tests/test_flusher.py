@@ -1,0 +1,217 @@
+"""R-PG-4: every credited second reaches Postgres, exactly, whatever crashes when."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from conftest import with_settings
+from redis.asyncio import Redis
+
+from flusher.flusher import Flusher
+from flusher.rows import UPSERT, columns, row
+from watchtime import keys
+from watchtime.sessions import SessionStore
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_800_000_000_000
+
+
+def at(seconds: float) -> int:
+    return T0 + round(seconds * 1000)
+
+
+@pytest.fixture
+async def webinar(redis: Redis) -> UUID:
+    webinar_id = uuid4()
+    await redis.hset(keys.meta(webinar_id), mapping={"start": T0})
+    await redis.zadd(keys.REGISTRY, {str(webinar_id): "+inf"})
+    return webinar_id
+
+
+@pytest.fixture
+def flusher(redis: Redis, pg_pool: asyncpg.Pool, store: SessionStore, settings) -> Flusher:
+    return Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=5000))
+
+
+async def rows(pg: asyncpg.Connection) -> dict[str, asyncpg.Record]:
+    records = await pg.fetch("SELECT * FROM webinar_user_sessions ORDER BY session_id")
+    return {r["session_id"]: r for r in records}
+
+
+async def hot(redis: Redis, webinar: UUID, session_id: str) -> dict[str, str]:
+    raw = await redis.hgetall(keys.session(webinar, session_id))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def ms(value: object) -> int:
+    return round(value.timestamp() * 1000)  # type: ignore[attr-defined]
+
+
+async def assert_matches_redis(redis: Redis, pg: asyncpg.Connection, webinar: UUID) -> None:
+    """Every open session in Redis equals its row, field by field."""
+    stored = await rows(pg)
+    for session_id in [m.decode() for m in await redis.zrange(keys.active(webinar), 0, -1)]:
+        s, r = await hot(redis, webinar, session_id), stored[session_id]
+        log = await redis.get(keys.intervals(webinar, session_id)) or b""
+        expected_intervals = [(a, b) for a, b in _pairs(log)]
+        assert (r["version"], ms(r["last_heartbeat_at"]), r["ping_count"]) == (
+            int(s["version"]),
+            int(s["last_heartbeat_at"]),
+            int(s["ping_count"]),
+        )
+        assert r["watched_seconds_raw"] == Decimal(s["watched_ms"]) / 1000
+        assert [(x.lower, x.upper) for x in r["watched_intervals"]] == expected_intervals
+
+
+def _pairs(log: bytes) -> list[tuple[int, int]]:
+    import struct
+
+    return list(struct.iter_unpack(">qq", log))
+
+
+async def test_a_closed_session_arrives_exactly_and_retires(store, flusher, redis, pg, webinar):
+    extras = {
+        "user_agent": "Mozilla/5.0",
+        "referrer": "https://example.org/",
+        "ip_address": "10.1.2.3",
+        "agency_id": "agency-7",
+        "client_id": "client-9",
+    }
+    user = str(uuid4())
+    await store.track(webinar, "s1", user, extras=extras, now_ms=at(0))
+    await store.ping(webinar, "s1", user, "r1", now_ms=at(120))
+    await store.ping(webinar, "s1", user, "r2", visible=False, now_ms=at(200))
+    await store.exit(webinar, "s1", user, now_ms=at(250))
+
+    assert await flusher.cycle() is False
+    r = (await rows(pg))["s1"]
+    assert (r["webinar_id"], str(r["user_id"]), r["closed_reason"]) == (webinar, user, "exit")
+    assert (ms(r["entered_at"]), ms(r["exited_at"]), ms(r["last_heartbeat_at"])) == (
+        at(0),
+        at(250),
+        at(250),
+    )
+    assert r["duration_seconds"] == Decimal("250.000")
+    assert r["watched_seconds_raw"] == Decimal("200.000")
+    assert [(x.lower, x.upper) for x in r["watched_intervals"]] == [(at(0), at(200))]
+    assert (r["is_visible"], r["is_active"], r["ping_count"]) == (False, True, 2)
+    assert (
+        r["user_agent"],
+        r["referrer"],
+        str(r["ip_address"]),
+        r["agency_id"],
+        r["client_id"],
+    ) == ("Mozilla/5.0", "https://example.org/", "10.1.2.3", "agency-7", "client-9")
+    assert await redis.zcard(keys.dirty(webinar)) == 0
+    assert await hot(redis, webinar, "s1") == {"user_id": user, "closed_reason": "exit"}
+    assert await flusher.cycle() is False  # nothing left: nothing changes
+    assert (await rows(pg))["s1"]["updated_at"] == r["updated_at"]
+
+
+async def test_open_sessions_are_rewritten_as_they_change(store, flusher, redis, pg, webinar):
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    await flusher.cycle()
+    assert (await rows(pg))["s1"]["watched_seconds_raw"] == 0
+    await store.ping(webinar, "s1", "", "r1", now_ms=at(60))
+    assert await redis.zcard(keys.dirty(webinar)) == 1
+    await flusher.cycle()
+    assert (await rows(pg))["s1"]["watched_seconds_raw"] == Decimal("60.000")
+    assert (await rows(pg))["s1"]["exited_at"] is None
+    await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_a_full_batch_asks_for_another_at_once(store, redis, pg_pool, pg, settings, webinar):
+    for i in range(5):
+        await store.track(webinar, f"s{i}", "", now_ms=at(i))
+    small = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=2))
+    assert [await small.cycle() for _ in range(3)] == [True, True, False]
+    assert sorted(await rows(pg)) == [f"s{i}" for i in range(5)]
+
+
+async def test_crash_after_read_loses_nothing(store, flusher, redis, pg, webinar):
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    await flusher.read()  # ... and the process dies
+    await store.ping(webinar, "s1", "", "r1", now_ms=at(30))
+    await flusher.cycle()
+    await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_crash_after_commit_before_ack_rewrites_idempotently(
+    store, flusher, redis, pg, webinar
+):
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    await store.exit(webinar, "s1", "", now_ms=at(40))
+    batch = await flusher.read()
+    assert await flusher.write(batch) == 1  # committed, then the process dies before ack
+    assert await redis.zcard(keys.dirty(webinar)) == 1
+    first = (await rows(pg))["s1"]
+    await flusher.cycle()  # the restarted flusher writes the same version again: no change
+    assert (await rows(pg))["s1"] == first
+    assert await redis.zcard(keys.dirty(webinar)) == 0
+
+
+async def test_crash_mid_write_rolls_back(store, flusher, redis, pg, postgres_server, webinar):
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    batch = await flusher.read()
+    conn = await asyncpg.connect(postgres_server.url)
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute(UPSERT, *columns([row(p.webinar_id, s) for p in batch for s in p.sessions]))
+    conn.terminate()  # the flusher's connection dies mid-transaction
+    assert await rows(pg) == {}
+    await flusher.cycle()
+    await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_replaying_an_old_batch_changes_nothing(store, flusher, redis, pg, webinar):
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    old = await flusher.read()
+    await flusher.release(old)
+    await store.ping(webinar, "s1", "", "r1", now_ms=at(100))
+    await flusher.cycle()
+    newer = (await rows(pg))["s1"]
+    assert await flusher.write(old) == 0
+    await flusher.ack(old)  # an old ack clears nothing newer
+    assert (await rows(pg))["s1"] == newer
+    assert newer["watched_seconds_raw"] == Decimal("100.000")
+
+
+async def test_two_flushers_at_once_equal_one(store, redis, pg_pool, pg, settings, webinar):
+    a = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=7))
+    b = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=7))
+
+    async def viewers() -> None:
+        for step in range(1, 30):
+            for i in range(20):
+                if step == 1:
+                    await store.track(webinar, f"s{i}", "", now_ms=at(0))
+                await store.ping(
+                    webinar, f"s{i}", "", f"r{step}", visible=step % 3 != 0, now_ms=at(step * 10)
+                )
+            await asyncio.sleep(0)
+
+    async def flush(f: Flusher) -> None:
+        for _ in range(40):
+            await f.cycle()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(viewers(), flush(a), flush(b))
+    while await a.cycle() or await b.cycle():
+        pass
+    await a.cycle()
+    assert await redis.zcard(keys.dirty(webinar)) == 0
+    assert await pg.fetchval("SELECT count(*) FROM webinar_user_sessions") == 20
+    await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_a_session_vanished_from_redis_drops_its_mark(store, flusher, redis, pg, webinar):
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    await redis.delete(keys.session(webinar, "s1"))
+    await flusher.cycle()
+    assert await rows(pg) == {}
+    assert await redis.zcard(keys.dirty(webinar)) == 0

@@ -1,0 +1,19 @@
+"""Redis TIME: the one clock of the service (R-ARCH-2), for code outside the scripts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from watchtime.errors import redis_boundary
+
+
+async def server_ms(redis: Redis) -> int:
+    with redis_boundary():
+        seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def server_time(redis: Redis) -> datetime:
+    return datetime.fromtimestamp(await server_ms(redis) / 1000, tz=UTC)
