@@ -133,6 +133,7 @@ async def test_kill_9_of_the_flusher_at_random_points_loses_nothing(
         flusher.send_signal(signal.SIGKILL)
         flusher.wait()
 
+    await viewers.step()  # work that only the last flusher can do: it is running when done
     flusher = spawn_flusher(settings)
     try:
         for _ in range(500):
