@@ -9,9 +9,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PINGS = Counter("watchtime_pings_total", "Heartbeat pings by outcome", ["outcome"])
 SESSIONS_CREATED = Counter("watchtime_sessions_created_total", "Sessions created by track or ping")
-SESSIONS_CLOSED = Counter(
-    "watchtime_sessions_closed_total", "Sessions closed by reason", ["reason"]
-)
 REDIS_ERRORS = Counter(
     "watchtime_redis_errors_total", "Requests that failed because Redis did not answer"
 )

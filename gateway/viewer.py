@@ -17,7 +17,8 @@ from starlette.routing import Route
 
 from gateway import auth, bodies
 from gateway.errors import GatewayError, json_response
-from gateway.metrics import PINGS, SESSIONS_CLOSED, SESSIONS_CREATED
+from gateway.metrics import PINGS, SESSIONS_CREATED
+from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.sessions import Outcome
 
 REFUSALS = {

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from watchtime import clock, keys, registry, webinars
 from watchtime.errors import postgres_boundary
+from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
@@ -27,7 +28,6 @@ log = logging.getLogger("watchtime.sweeper")
 RUNS = Counter("watchtime_sweeper_runs_total", "Sweeps completed")
 RUN_SECONDS = Histogram("watchtime_sweeper_run_duration_seconds", "Duration of one sweep")
 LAST_RUN = Gauge("watchtime_sweeper_last_run_timestamp_seconds", "When the last sweep completed")
-CLOSED = Counter("watchtime_sessions_closed_total", "Sessions closed by reason", ["reason"])
 SNAPSHOTS = Counter("watchtime_sweeper_snapshots_total", "Per-minute viewer snapshots written")
 RETENTION_DELETED = Counter(
     "watchtime_sweeper_retention_deleted_rows_total", "Rows deleted by retention", ["table"]
@@ -83,7 +83,7 @@ class Sweeper:
         for work in await registry.backlog(self.redis, keys.active):
             if work.oldest_age_ms > self.stale_ms:
                 closed += await self._sweep_claimed(work.webinar_id)
-        CLOSED.labels("timeout").inc(closed)
+        SESSIONS_CLOSED.labels("timeout").inc(closed)
         RUNS.inc()
         RUN_SECONDS.observe(time.perf_counter() - started)
         LAST_RUN.set_to_current_time()
