@@ -104,16 +104,18 @@ def sync_redis(settings: Settings) -> Iterator[SyncRedis]:
 
 
 @pytest.fixture
+def clean_pg(postgres_server: PostgresServer) -> None:
+    anyio.run(truncate, postgres_server.url)
+
+
+@pytest.fixture
 def app_settings(settings: Settings) -> Settings:
     """Override in a test module to serve the app with other settings."""
     return settings
 
 
 @pytest.fixture
-def client(
-    app_settings: Settings, sync_redis: SyncRedis, postgres_server: PostgresServer
-) -> Iterator[TestClient]:
-    anyio.run(truncate, postgres_server.url)
+def client(app_settings: Settings, sync_redis: SyncRedis, clean_pg: None) -> Iterator[TestClient]:
     with TestClient(create_app(app_settings)) as test_client:
         yield test_client
 

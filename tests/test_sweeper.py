@@ -96,7 +96,7 @@ async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(
         session_id = f"race-{round_}"
         await store.track(webinar, session_id, "", now_ms=at(0))
 
-        async def ping() -> Outcome:
+        async def ping(session_id: str = session_id) -> Outcome:
             await asyncio.sleep(rng.random() / 1000)
             return await store.ping(webinar, session_id, "", "r", now_ms=at(STALE + 1))
 
@@ -159,8 +159,9 @@ async def test_retention_deletes_old_rows_in_batches(sweeper, pg, monkeypatch):
     for i, age in enumerate([91, 95, 120, 200, 92, 300, 400, 89, 10, 0]):
         entered = now - timedelta(days=age)
         await pg.execute(
-            """INSERT INTO webinar_user_sessions (webinar_id, session_id, entered_at, last_heartbeat_at,
-               is_visible, is_active, version) VALUES ($1, $2, $3, $3, true, true, 1)""",
+            """INSERT INTO webinar_user_sessions (webinar_id, session_id, entered_at,
+               last_heartbeat_at, is_visible, is_active, version)
+               VALUES ($1, $2, $3, $3, true, true, 1)""",
             webinar_id,
             f"s{i}",
             entered,

@@ -1,0 +1,39 @@
+# The two commands of the README, and the tools behind them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
+ADMIN_TOKEN ?= local-admin-token
+
+.PHONY: run test lint bench loadtest browser clean
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		echo "python3 -m venv failed: installing Debian's python3-venv"; \
+		rm -rf $(VENV); apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; \
+		$(PYTHON) -m venv $(VENV); }
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[embedded,loadtest,dev]'
+	@touch $@
+
+run: $(STAMP)
+	ADMIN_TOKEN=$(ADMIN_TOKEN) $(BIN)/watchtime
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Debian's chromium for the browser tests (needs root on a fresh machine).
+browser:
+	@command -v chromium >/dev/null || { \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+clean:
+	rm -rf $(VENV) .data
