@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.metrics import REDIS_ERRORS
 from watchtime.errors import BackendUnavailable
 
 
@@ -42,6 +43,8 @@ async def on_gateway_error(request: Request, exc: Exception) -> Response:
 
 async def on_backend_unavailable(request: Request, exc: Exception) -> Response:
     backend = str(exc).split(":", 1)[0]
+    if backend == "redis":
+        REDIS_ERRORS.inc()
     return error_response(503, f"{backend}_unavailable", str(exc), {"Retry-After": "1"})
 
 

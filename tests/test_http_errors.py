@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from support import snapshot, viewer_token
 
 from gateway.app import create_app
+from gateway.metrics import REDIS_ERRORS
 from watchtime.embedded import free_port
 from watchtime.settings import Settings
 
@@ -372,10 +373,12 @@ def test_guests_refused_when_not_allowed(client: TestClient, sync_redis: Redis):
 
 def test_redis_unavailable_answers_503(settings: Settings, sync_redis: Redis):
     dead = with_settings(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    errors_before = REDIS_ERRORS._value.get()
     with TestClient(create_app(dead)) as client:
         answer = client.post(api("presence/ping"), json={"session_id": OPEN})
         assert (answer.status_code, answer.json()["error"]) == (503, "redis_unavailable")
         assert answer.headers["retry-after"] == "1"
         assert client.get("/readyz").status_code == 503
+        assert REDIS_ERRORS._value.get() == errors_before + 1
         assert client.get("/healthz").status_code == 200
     assert snapshot(sync_redis) == {}
