@@ -1,0 +1,275 @@
+"""R-STATS: the watch-time report, exact to the millisecond, over real Redis and Postgres."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import anyio
+import pytest
+from redis import Redis
+from starlette.testclient import TestClient
+
+from flusher.flusher import Flusher
+from watchtime.connections import backends
+from watchtime.sessions import SessionStore
+from watchtime.settings import Settings
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+Actions = Callable[[SessionStore], Awaitable[object]]
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def seed(settings: Settings, actions: Actions) -> None:
+    """Runs viewer actions through the scripts (explicit times), then one flush."""
+
+    async def run() -> None:
+        async with backends(settings, pg_max_size=2) as b:
+            await actions(b.store)
+            while await Flusher(b.redis, b.pg, b.store, settings).cycle():
+                pass
+
+    anyio.run(run)
+
+
+@pytest.fixture
+def s0(sync_redis: Redis) -> int:
+    """Content start: an hour ago on the Redis clock, on a whole second."""
+    seconds, _ = sync_redis.time()
+    return (int(seconds) - 3600) * 1000
+
+
+def at(s0: int, seconds: float) -> int:
+    return s0 + round(seconds * 1000)
+
+
+def schedule(
+    client: TestClient,
+    webinar: UUID,
+    start: int,
+    end: int | None = None,
+    actual_end: int | None = None,
+    post_window_minutes: int = 0,
+) -> None:
+    body = {
+        "webinar_start_time": iso(start),
+        "post_window_minutes": post_window_minutes,
+        "webinar_scheduled_end_time": iso(end) if end else None,
+        "webinar_actual_end_time": iso(actual_end) if actual_end else None,
+    }
+    assert client.put(f"/api/webinars/{webinar}", json=body, headers=ADMIN).status_code == 200
+
+
+def report(client: TestClient, webinar: UUID, **params: str) -> dict:
+    answer = client.get(f"/api/webinars/{webinar}/stats/watch-time", params=params, headers=ADMIN)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def by_viewer(body: dict) -> dict[str, tuple[int, float, float]]:
+    return {
+        p["viewer"]: (p["sessions"], p["watched_seconds"], p["present_seconds"])
+        for p in body["viewers"]
+    }
+
+
+def test_the_example_of_spec_section_8_and_a_retroactive_end(client, settings, s0):
+    webinar, user = uuid4(), str(uuid4())
+    schedule(client, webinar, at(s0, 0), end=at(s0, 20))
+
+    async def two_tabs(store: SessionStore) -> None:
+        await store.track(webinar, "tab-a", user, visible=True, now_ms=at(s0, -1))
+        await store.track(webinar, "tab-b", user, visible=True, now_ms=at(s0, 5))
+        await store.ping(webinar, "tab-a", user, "a1", visible=False, now_ms=at(s0, 10))
+        await store.ping(webinar, "tab-b", user, "b1", visible=False, now_ms=at(s0, 15))
+        await store.exit(webinar, "tab-a", user, now_ms=at(s0, 21))
+        await store.exit(webinar, "tab-b", user, now_ms=at(s0, 21))
+
+    seed(settings, two_tabs)
+    body = report(client, webinar)
+    assert (body["content_from"], body["content_to"]) == (
+        iso(at(s0, 0)).replace("+00:00", "Z"),
+        iso(at(s0, 20)).replace("+00:00", "Z"),
+    )
+    assert body["content_duration_seconds"] == 20.0
+    person = body["viewers"][0]
+    assert person | {"first_entered_at": None, "last_seen_at": None} == {
+        "viewer": f"user:{user}",
+        "user_id": user,
+        "sessions": 2,
+        "watched_seconds": 15.0,
+        "present_seconds": 20.0,
+        "first_entered_at": None,
+        "last_seen_at": None,
+    }
+    assert datetime.fromisoformat(person["first_entered_at"]).timestamp() * 1000 == at(s0, -1)
+    assert datetime.fromisoformat(person["last_seen_at"]).timestamp() * 1000 == at(s0, 21)
+
+    # The organiser presses "end" late and corrects it the next day: actual end at 9 s.
+    schedule(client, webinar, at(s0, 0), end=at(s0, 20), actual_end=at(s0, 9))
+    assert by_viewer(report(client, webinar)) == {f"user:{user}": (2, 9.0, 9.0)}
+
+
+def test_guests_early_and_late_sessions_the_never_visible_and_the_summary(client, settings, s0):
+    webinar, early_bird, shy = uuid4(), str(uuid4()), str(uuid4())
+    schedule(client, webinar, at(s0, 0), end=at(s0, 20), post_window_minutes=1)
+
+    async def audience(store: SessionStore) -> None:
+        await store.track(webinar, "guest-1", "", now_ms=at(s0, 2))
+        await store.exit(webinar, "guest-1", "", now_ms=at(s0, 8))
+        # Before the start only, within the content, and in the post window only.
+        await store.track(webinar, "eb-1", early_bird, now_ms=at(s0, -30))
+        await store.exit(webinar, "eb-1", early_bird, now_ms=at(s0, -10))
+        await store.track(webinar, "eb-2", early_bird, now_ms=at(s0, 10))
+        await store.exit(webinar, "eb-2", early_bird, now_ms=at(s0, 12))
+        await store.track(webinar, "eb-3", early_bird, now_ms=at(s0, 25))
+        await store.exit(webinar, "eb-3", early_bird, now_ms=at(s0, 40))
+        # After the collect window (20 s + 1 min): not counted at all.
+        await store.track(webinar, "eb-4", early_bird, now_ms=at(s0, 90))
+        await store.exit(webinar, "eb-4", early_bird, now_ms=at(s0, 95))
+        # Present all along, never visible.
+        await store.track(webinar, "shy-1", shy, visible=False, now_ms=at(s0, 0))
+        await store.ping(webinar, "shy-1", shy, "s1", visible=False, now_ms=at(s0, 10))
+        await store.exit(webinar, "shy-1", shy, now_ms=at(s0, 15))
+        # Open, last heard of long ago (stale): it ends at its last heartbeat.
+        await store.track(webinar, "open-1", "", now_ms=at(s0, 1))
+        await store.ping(webinar, "open-1", "", "o1", now_ms=at(s0, 11))
+
+    seed(settings, audience)
+    body = report(client, webinar)
+    assert by_viewer(body) == {
+        "guest:guest-1": (1, 6.0, 6.0),
+        f"user:{early_bird}": (2, 2.0, 2.0),
+        f"user:{shy}": (1, 0.0, 15.0),
+        "guest:open-1": (1, 10.0, 10.0),
+    }
+    assert [p["viewer"] for p in body["viewers"]] == [
+        "guest:open-1",
+        "guest:guest-1",
+        f"user:{early_bird}",
+        f"user:{shy}",
+    ]
+    assert body["viewers"][1]["user_id"] is None
+    assert body["summary"] == {
+        "viewers": 4,
+        "sessions": 5,
+        "avg_watched_seconds": 4.5,
+        "median_watched_seconds": 4.0,
+        "p90_watched_seconds": 8.8,
+        "avg_present_seconds": 8.25,
+        "avg_watched_share": 0.225,
+    }
+
+
+def test_a_webinar_without_an_end_reports_up_to_now(client, settings, sync_redis):
+    seconds, _ = sync_redis.time()
+    start = (int(seconds) - 100) * 1000
+    webinar = uuid4()
+    schedule(client, webinar, start)
+
+    async def watching(store: SessionStore) -> None:
+        await store.track(webinar, "live-1", "", now_ms=start - 5000)
+        await store.ping(webinar, "live-1", "", "l1", now_ms=start + 50_000)  # open and alive
+
+    seed(settings, watching)
+    body = report(client, webinar)
+    duration = body["content_duration_seconds"]
+    assert 100 <= duration < 130
+    assert body["content_to"] == body["generated_at"]
+    assert by_viewer(body) == {"guest:live-1": (1, 50.0, duration)}
+    assert body["live"] == {"viewers": 1, "active_sessions": 1}
+
+
+def test_csv_equals_json_row_for_row_and_pages_cover_everyone(client, settings, s0):
+    webinar = uuid4()
+    schedule(client, webinar, at(s0, 0), end=at(s0, 600))
+
+    async def crowd(store: SessionStore) -> None:
+        for i in range(25):
+            user = str(UUID(int=i + 1))
+            await store.track(webinar, f"s{i}", user, now_ms=at(s0, i))
+            await store.exit(webinar, f"s{i}", user, now_ms=at(s0, 100 + 7 * (i % 5)))
+
+    seed(settings, crowd)
+    pages, cursor = [], None
+    while True:
+        body = report(client, webinar, limit="10", **({"cursor": cursor} if cursor else {}))
+        pages.append(body["viewers"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [10, 10, 5]
+    everyone = [p for page in pages for p in page]
+    assert everyone == report(client, webinar, limit="100")["viewers"]
+
+    answer = client.get(
+        f"/api/webinars/{webinar}/stats/watch-time", params={"format": "csv"}, headers=ADMIN
+    )
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    assert (
+        answer.headers["content-disposition"] == f'attachment; filename="watch-time-{webinar}.csv"'
+    )
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[0] == [
+        "viewer",
+        "user_id",
+        "sessions",
+        "watched_seconds",
+        "present_seconds",
+        "first_entered_at",
+        "last_seen_at",
+    ]
+    assert len(rows) == 26
+    for row, person in zip(rows[1:], everyone, strict=True):
+        assert row[:5] == [
+            person["viewer"],
+            person["user_id"],
+            str(person["sessions"]),
+            str(person["watched_seconds"]),
+            str(person["present_seconds"]),
+        ]
+        assert datetime.fromisoformat(row[5]) == datetime.fromisoformat(person["first_entered_at"])
+        assert datetime.fromisoformat(row[6]) == datetime.fromisoformat(person["last_seen_at"])
+
+
+def test_report_errors(client, s0):
+    webinar = uuid4()
+    url = f"/api/webinars/{webinar}/stats/watch-time"
+    assert client.get(url, headers=ADMIN).status_code == 404
+    schedule(client, webinar, at(s0, 0))
+    assert client.get(url).status_code == 401
+    for params in ({"limit": "0"}, {"limit": "x"}, {"cursor": "nope"}, {"format": "xml"}):
+        answer = client.get(url, params=params, headers=ADMIN)
+        assert (answer.status_code, answer.json()["error"]) == (422, "invalid_field")
+
+
+def test_concurrency_series(client, settings, s0, pg_sync=None):
+    webinar = uuid4()
+    schedule(client, webinar, at(s0, 0))
+
+    async def snapshots(store: SessionStore) -> None:
+        del store
+        async with backends(settings, pg_max_size=1) as b:
+            for minute, viewers in ((0, 3), (1, 5), (2, 4)):
+                await b.pg.execute(
+                    "INSERT INTO webinar_viewer_snapshots VALUES ($1, $2, $3, $4)",
+                    webinar,
+                    datetime.fromtimestamp(at(s0, 60 * minute) / 1000, UTC),
+                    viewers,
+                    viewers + 1,
+                )
+
+    seed(settings, snapshots)
+    body = client.get(f"/api/webinars/{webinar}/stats/concurrency", headers=ADMIN).json()
+    assert [(p["viewers"], p["active_sessions"]) for p in body["points"]] == [
+        (3, 4),
+        (5, 6),
+        (4, 5),
+    ]
+    assert datetime.fromisoformat(body["points"][1]["at"]).timestamp() * 1000 == at(s0, 60)
