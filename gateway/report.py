@@ -49,10 +49,13 @@ WITH p AS (
         viewer,
         user_id,
         count(*) AS sessions,
-        least(sum(greatest(0, least(ended_ms, p.content_to) - greatest(entered_ms, p.content_from))),
-              p.content_to - p.content_from)::int8 AS present_ms,
-        watchtime_length_ms(range_agg(watched_intervals)
-                            * int8multirange(int8range(p.content_from, p.content_to))) AS watched_ms,
+        least(
+            sum(greatest(0, least(ended_ms, p.content_to) - greatest(entered_ms, p.content_from))),
+            p.content_to - p.content_from
+        )::int8 AS present_ms,
+        watchtime_length_ms(
+            range_agg(watched_intervals) * int8multirange(int8range(p.content_from, p.content_to))
+        ) AS watched_ms,
         min(entered_at) AS first_entered_at,
         max(last_seen_at) AS last_seen_at
     FROM sessions, p
