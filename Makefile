@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench loadtest browser clean
+.PHONY: run test lint bench bench-storage loadtest browser clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -24,6 +24,10 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Flusher rows/s, sweeper closes/s, report latency, Redis bytes per session (SESSIONS=100000).
+bench-storage: $(STAMP)
+	$(BIN)/python -m loadtest.storage_bench --sessions $(or $(SESSIONS),100000)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,188 @@
+"""Benchmark of the storage side: flusher rows/s, sweeper closes/s, report latency and
+Redis bytes per session, on embedded servers in a temporary folder.
+
+    python -m loadtest.storage_bench --sessions 100000   (make bench-storage)
+
+Appends its figures, with the command, to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+from redis.asyncio import Redis
+
+from flusher.flusher import Flusher
+from gateway import report
+from sweeper.sweeper import Sweeper
+from watchtime import keys, webinars
+from watchtime.connections import Backends, backends
+from watchtime.embedded import PostgresServer, RedisServer
+from watchtime.migrate import migrate_url
+from watchtime.scripts import Scripts
+from watchtime.settings import Settings
+
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
+PIPELINE = 500  # script calls per round trip while seeding
+
+
+async def used_memory(redis: Redis) -> int:
+    return int((await redis.info("memory"))["used_memory"])
+
+
+async def timed(work: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await work()
+    return time.perf_counter() - started
+
+
+async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
+    """Two tabs per person; each tab watched, hid, came back: two intervals each."""
+    scripts = Scripts(b.redis)
+    settings = Settings()
+    for first in range(0, sessions, PIPELINE):
+        async with b.redis.pipeline(transaction=False) as pipe:
+            for i in range(first, min(first + PIPELINE, sessions)):
+                await _queue_session(pipe, scripts, settings, webinar, i, t0 + i)
+            await pipe.execute()
+
+
+async def _queue_session(
+    pipe: Any, scripts: Scripts, settings: Settings, webinar: UUID, i: int, start: int
+) -> None:
+    """Queues one tab's track and pings on the pipeline (awaiting only queues them)."""
+    session_id, user = f"session_{start}_{i:07d}", str(UUID(int=i // 2 + 1))
+    session_keys = keys.session_keys(webinar, session_id)
+    extras = [
+        "user_agent",
+        USER_AGENT,
+        "ip_address",
+        "203.0.113.7",
+        "referrer",
+        "https://example.org/",
+    ]
+    await scripts.track(
+        keys=session_keys, args=[start, session_id, user, "1", "1", *extras], client=pipe
+    )
+    for offset, visible in ((120_000, "0"), (200_000, "1"), (260_000, "1")):
+        args = [
+            start + offset,
+            session_id,
+            user,
+            visible,
+            "1",
+            settings.delta_cap_ms,
+            settings.min_ping_interval_ms,
+            f"r{offset}",
+            keys.MAX_INTERVALS_PER_SESSION,
+        ]
+        await scripts.ping(keys=session_keys, args=args, client=pipe)
+
+
+async def drain(flusher: Flusher) -> None:
+    while await flusher.cycle():
+        pass
+    await flusher.cycle()
+
+
+async def run(sessions: int, folder: Path) -> dict[str, float]:
+    redis_server, pg_server = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
+    redis_server.start()
+    pg_server.start()
+    try:
+        await migrate_url(pg_server.url)
+        settings = Settings(redis_url=redis_server.url, database_url=pg_server.url)
+        async with backends(settings, pg_max_size=4) as b:
+            return await measure(b, settings, sessions)
+    finally:
+        pg_server.stop()
+        redis_server.stop()
+
+
+async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, float]:
+    webinar = uuid4()
+    t0 = round(time.time() * 1000) - 24 * 3600 * 1000  # a day ago: all stale by now
+    start = datetime.fromtimestamp(t0 / 1000, UTC)
+    saved = await webinars.save(b.pg, webinar, webinars.Schedule(webinar_start_time=start))
+    await webinars.mirror(b.redis, saved)
+    before = await used_memory(b.redis)
+    seeding = await timed(lambda: seed(b, webinar, sessions, t0))
+    active_bytes = (await used_memory(b.redis) - before) / sessions
+
+    flusher = Flusher(b.redis, b.pg, b.store, settings)
+    flush_open = await timed(lambda: drain(flusher))
+    report_ms = await report_latency(b, settings, webinar, t0)
+
+    sweeper = Sweeper(b.redis, b.pg, b.store, settings)
+    sweep = await timed(lambda: sweeper.sweep_webinar(webinar))
+    flush_closed = await timed(lambda: drain(flusher))
+    closed_bytes = (await used_memory(b.redis) - before) / sessions
+    version = float((await b.redis.info("server"))["redis_version"].rsplit(".", 1)[0])
+    return {
+        "redis_version": version, "sessions": sessions, "seed_s": seeding, "active_bytes": active_bytes,
+        "flush_open_rows_s": sessions / flush_open, "sweep_closed_s": sessions / sweep,
+        "flush_closed_rows_s": sessions / flush_closed, "closed_bytes": closed_bytes,
+        "report_median_ms": statistics.median(report_ms), "report_min_ms": min(report_ms),
+    }  # fmt: skip
+
+
+async def report_latency(b: Backends, settings: Settings, webinar: UUID, t0: int) -> list[float]:
+    """The report's statement for the first page of 1,000 people, five times."""
+    now = round(time.time() * 1000)
+    window = report.Window(t0, t0 + 3600_000, t0 + 3600_000)
+    runs = []
+    for _ in range(5):
+        seconds = await timed(
+            lambda: report.watch_time(b.pg, webinar, window, now, settings.stale_after_ms, 1000)
+        )
+        runs.append(seconds * 1000)
+    return runs
+
+
+def markdown(figures: dict[str, float], command: str) -> str:
+    f = figures
+    return f"""
+## Storage: flusher, sweeper, report, Redis memory ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
+
+`{command}` — embedded Redis {f["redis_version"]:g} and PostgreSQL 18 on this 2-core machine,
+{f["sessions"]:,.0f} sessions of {f["sessions"] / 2:,.0f} people (two tabs each, two watched
+intervals per tab, a 70-byte user agent).
+
+| figure | value |
+|---|---|
+| flusher, open sessions (insert) | {f["flush_open_rows_s"]:,.0f} rows/s |
+| flusher, closed sessions (update + retire to tombstone) | {f["flush_closed_rows_s"]:,.0f} rows/s |
+| sweeper, stale sessions closed | {f["sweep_closed_s"]:,.0f} sessions/s |
+| report, first page of 1,000 of {f["sessions"] / 2:,.0f} people (5 runs) | median {f["report_median_ms"]:.0f} ms, min {f["report_min_ms"]:.0f} ms |
+| Redis bytes per open session (hash, details, interval log, index entries) | {f["active_bytes"]:,.0f} |
+| Redis bytes per closed session once in Postgres (tombstone) | {f["closed_bytes"]:,.0f} |
+| seeding through the Lua scripts, pipelined ({PIPELINE}/round trip, 4 calls/session) | {f["seed_s"]:.1f} s |
+"""  # noqa: E501
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
+        figures = asyncio.run(run(options.sessions, Path(folder)))
+    command = "python -m loadtest.storage_bench " + " ".join(sys.argv[1:])
+    text = markdown(figures, command.strip())
+    print(text)
+    with options.output.open("a") as out:
+        out.write(text)
+
+
+if __name__ == "__main__":
+    main()
