@@ -129,7 +129,8 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
     closed_bytes = (await used_memory(b.redis) - before) / sessions
     version = float((await b.redis.info("server"))["redis_version"].rsplit(".", 1)[0])
     return {
-        "redis_version": version, "sessions": sessions, "seed_s": seeding, "active_bytes": active_bytes,
+        "redis_version": version, "sessions": sessions, "seed_s": seeding,
+        "active_bytes": active_bytes,
         "flush_open_rows_s": sessions / flush_open, "sweep_closed_s": sessions / sweep,
         "flush_closed_rows_s": sessions / flush_closed, "closed_bytes": closed_bytes,
         "report_median_ms": statistics.median(report_ms), "report_min_ms": min(report_ms),
