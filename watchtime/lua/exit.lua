@@ -13,6 +13,7 @@ local refused = refusal(k.meta, session, user_id)
 if refused then return refused end
 if not session then return {'no_session'} end
 
-local credited, watched = credit(k, session, now, cap_ms, max_intervals)
-close_session(k, session_id, user_id, math.max(session.last_heartbeat_at, now), 'exit', now)
+local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
+close_session(k, session_id, session, heartbeat, 'exit', now,
+  {'watched_ms', watched, 'last_heartbeat_at', heartbeat})
 return {'ok', credited, watched}

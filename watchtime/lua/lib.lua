@@ -13,27 +13,32 @@ local function viewer_of(user_id, session_id)
   return 'guest:' .. session_id
 end
 
--- The fields every script decides on; nil when the session was never seen.
+-- The fields every script decides on, in one read; nil when the session was never seen.
 local function load_session(session_key)
   local v = redis.call('HMGET', session_key, 'user_id', 'last_heartbeat_at', 'visible',
-    'closed_reason', 'last_request', 'watched_ms')
+    'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version')
   if not v[1] then return nil end
   return {user_id = v[1], last_heartbeat_at = tonumber(v[2]), visible = v[3],
-    closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6])}
+    closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6]),
+    ping_count = tonumber(v[7]), version = tonumber(v[8])}
 end
 
--- The refusals common to track, ping and exit; nil means go on.
+-- The refusals common to track, ping and exit; nil means go on. The webinar is looked
+-- up only for a new session: an existing one proves the webinar was known.
 local function refusal(meta_key, session, user_id)
-  if redis.call('EXISTS', meta_key) == 0 then return {'no_webinar'} end
-  if session and session.user_id ~= user_id then return {'other_user'} end
-  if session and session.closed_reason then return {'closed'} end
+  if not session then
+    if redis.call('EXISTS', meta_key) == 0 then return {'no_webinar'} end
+    return nil
+  end
+  if session.user_id ~= user_id then return {'other_user'} end
+  if session.closed_reason then return {'closed'} end
   return nil
 end
 
--- Marks a change for the flusher: every write bumps the version the flusher compares
--- before clearing the mark; the mark's score is the time of the oldest unflushed change.
-local function touch(session_key, dirty_key, session_id, now)
-  redis.call('HINCRBY', session_key, 'version', 1)
+-- Marks a change for the flusher; the score is the time of the oldest unflushed change.
+-- Every write also bumps the session's version, which the flusher compares before
+-- clearing the mark.
+local function mark_dirty(dirty_key, session_id, now)
   redis.call('ZADD', dirty_key, 'NX', now, session_id)
 end
 
@@ -41,13 +46,13 @@ end
 local function open_session(k, session_id, user_id, now, visible, active, pings, extras)
   redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now,
     'last_heartbeat_at', now, 'watched_ms', 0, 'visible', visible, 'active', active,
-    'ping_count', pings)
+    'ping_count', pings, 'version', 1)
   if #extras > 0 then redis.call('HSET', k.extras, unpack(extras)) end
   redis.call('ZADD', k.active, now, session_id)
   local viewer = viewer_of(user_id, session_id)
   redis.call('ZADD', k.presence, now, viewer)
   redis.call('HINCRBY', k.tabs, viewer, 1)
-  touch(k.session, k.dirty, session_id, now)
+  mark_dirty(k.dirty, session_id, now)
 end
 
 -- Appends [from_ms, to_ms) to the interval log (big-endian int64 pairs). A credit
@@ -68,18 +73,17 @@ local function log_interval(log_key, from_ms, to_ms, max_intervals)
 end
 
 -- Credits the interval since the last heartbeat iff the session was visible at its
--- start (R-SEM-2): clamp(now - last heartbeat, 0, cap). The heartbeat never moves
--- back, so no second is ever credited twice. Returns credited ms and the new total.
+-- start (R-SEM-2): clamp(now - last heartbeat, 0, cap), logged as an interval. The
+-- heartbeat never moves back, so no second is ever credited twice. Returns the credited
+-- ms, the new watched total and the new heartbeat; the caller writes the hash.
 local function credit(k, session, now, cap_ms, max_intervals)
   local from = session.last_heartbeat_at
   local dt = math.min(math.max(now - from, 0), cap_ms)
   local credited = 0
   if session.visible == '1' and dt > 0 then
     credited = log_interval(k.log, from, from + dt, max_intervals)
-    redis.call('HINCRBY', k.session, 'watched_ms', credited)
   end
-  redis.call('HSET', k.session, 'last_heartbeat_at', math.max(from, now))
-  return credited, session.watched_ms + credited
+  return credited, session.watched_ms + credited, math.max(from, now)
 end
 
 -- Ends the viewer's presence with their last open tab.
@@ -90,11 +94,13 @@ local function leave(k, viewer)
   end
 end
 
-local function close_session(k, session_id, user_id, exited_at, reason, now)
-  redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason)
+-- Closes an open session; fields are further hash fields to write with it.
+local function close_session(k, session_id, session, exited_at, reason, now, fields)
+  redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason,
+    'version', session.version + 1, unpack(fields))
   redis.call('ZREM', k.active, session_id)
-  leave(k, viewer_of(user_id, session_id))
-  touch(k.session, k.dirty, session_id, now)
+  leave(k, viewer_of(session.user_id, session_id))
+  mark_dirty(k.dirty, session_id, now)
 end
 
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).

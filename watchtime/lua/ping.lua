@@ -29,10 +29,11 @@ if visible == session.visible and since < min_interval_ms then
   return {'rate_limited', min_interval_ms - math.max(since, 0)}
 end
 
-local credited, watched = credit(k, session, now, cap_ms, max_intervals)
-redis.call('HSET', k.session, 'visible', visible, 'active', active, 'last_request', request_id)
-redis.call('HINCRBY', k.session, 'ping_count', 1)
-redis.call('ZADD', k.active, math.max(session.last_heartbeat_at, now), session_id)
+local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
+redis.call('HSET', k.session, 'watched_ms', watched, 'last_heartbeat_at', heartbeat,
+  'visible', visible, 'active', active, 'last_request', request_id,
+  'ping_count', session.ping_count + 1, 'version', session.version + 1)
+redis.call('ZADD', k.active, heartbeat, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
-touch(k.session, k.dirty, session_id, now)
+mark_dirty(k.dirty, session_id, now)
 return {'ok', credited, watched}
