@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with backends(settings, pg_max_size=10) as b:
+        async with backends(settings, pg_max_size=10, batched=True) as b:
             yield {
                 "settings": settings,
                 "redis": b.redis,

@@ -14,11 +14,12 @@ from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from watchtime.batching import ScriptBatcher
 from watchtime.connections import redis_client
 from watchtime.embedded import PostgresServer, RedisServer
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
-from watchtime.sessions import SessionStore
+from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
 
 TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
@@ -90,9 +91,11 @@ async def pg(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Connectio
     await conn.close()
 
 
-@pytest.fixture
-async def store(redis: Redis, settings: Settings) -> SessionStore:
-    return SessionStore(Scripts(redis), settings)
+@pytest.fixture(params=["direct", "batched"])
+async def store(redis: Redis, settings: Settings, request: pytest.FixtureRequest) -> SessionStore:
+    """The session scripts called one by one, and coalesced as the gateway calls them."""
+    run = ScriptBatcher(redis) if request.param == "batched" else run_directly
+    return SessionStore(Scripts(redis), settings, run)
 
 
 @pytest.fixture

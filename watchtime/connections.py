@@ -9,8 +9,9 @@ from typing import NamedTuple
 import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from watchtime.batching import ScriptBatcher
 from watchtime.scripts import Scripts
-from watchtime.sessions import SessionStore
+from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
 
 # Concurrent requests queue for a connection instead of failing; a reply slower
@@ -48,15 +49,18 @@ class Backends(NamedTuple):
 
 
 @asynccontextmanager
-async def backends(settings: Settings, pg_max_size: int) -> AsyncIterator[Backends]:
+async def backends(
+    settings: Settings, pg_max_size: int, batched: bool = False
+) -> AsyncIterator[Backends]:
     """Both clients and the session store of one process, closed on the way out.
 
     The Postgres pool connects lazily: the ping path needs only Redis and keeps
-    working while Postgres is down."""
+    working while Postgres is down. ``batched`` coalesces concurrent script calls."""
     redis = redis_client(settings)
     pg = await postgres_pool(settings, min_size=0, max_size=pg_max_size)
+    run = ScriptBatcher(redis) if batched else run_directly
     try:
-        yield Backends(redis, pg, SessionStore(Scripts(redis), settings))
+        yield Backends(redis, pg, SessionStore(Scripts(redis), settings, run))
     finally:
         await pg.close()
         await redis.aclose()

@@ -1,7 +1,15 @@
 """Metrics that more than one process reports (gateway: exits; sweeper: timeouts)."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 SESSIONS_CLOSED = Counter(
     "watchtime_sessions_closed_total", "Sessions closed by reason", ["reason"]
+)
+REDIS_BATCH_CALLS = Histogram(
+    "watchtime_redis_batch_calls",
+    "Script calls sent together in one pipelined round trip",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+REDIS_NOSCRIPT = Counter(
+    "watchtime_redis_noscript_total", "Script calls re-sent because Redis had lost the script"
 )

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from redis.commands.core import AsyncScript
+
 from watchtime import keys
 from watchtime.errors import redis_boundary
 from watchtime.scripts import Scripts
@@ -56,9 +58,12 @@ def _flatten(extras: Mapping[str, str]) -> list[str]:
     return [item for field, value in extras.items() if value for item in (field, value)]
 
 
-async def _call(script: Callable[..., Awaitable[Any]], keys: list[str], args: list[Any]) -> Any:
-    with redis_boundary():
-        return await script(keys=keys, args=args)
+# How scripts reach Redis: directly, or coalesced with other requests' calls.
+ScriptRunner = Callable[[AsyncScript, Sequence[Any], Sequence[Any]], Awaitable[Any]]
+
+
+async def run_directly(script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    return await script(keys=keys, args=args)
 
 
 def _outcome(reply: list[Any]) -> Outcome:
@@ -67,12 +72,19 @@ def _outcome(reply: list[Any]) -> Outcome:
 
 
 class SessionStore:
-    def __init__(self, scripts: Scripts, settings: Settings) -> None:
+    def __init__(
+        self, scripts: Scripts, settings: Settings, run: ScriptRunner = run_directly
+    ) -> None:
         self.scripts = scripts
+        self.run = run
         self.cap_ms = settings.delta_cap_ms
         self.min_interval_ms = settings.min_ping_interval_ms
         self.stale_ms = settings.stale_after_ms
         self.tombstone_ttl_seconds = settings.tombstone_ttl_seconds
+
+    async def _call(self, script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
+        with redis_boundary():
+            return await self.run(script, script_keys, args)
 
     async def track(
         self,
@@ -86,7 +98,9 @@ class SessionStore:
     ) -> Outcome:
         args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
         args += _flatten(extras or {})
-        reply = await _call(self.scripts.track, keys.session_keys(webinar_id, session_id), args)
+        reply = await self._call(
+            self.scripts.track, keys.session_keys(webinar_id, session_id), args
+        )
         return _outcome(reply)
 
     async def ping(
@@ -103,25 +117,25 @@ class SessionStore:
         args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
         args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
         args += _flatten(extras or {})
-        reply = await _call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
+        reply = await self._call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
         return _outcome(reply)
 
     async def exit(
         self, webinar_id: UUID, session_id: str, user_id: str, now_ms: int | None = None
     ) -> Outcome:
         args = [_time(now_ms), session_id, user_id, self.cap_ms, keys.MAX_INTERVALS_PER_SESSION]
-        reply = await _call(self.scripts.exit, keys.session_keys(webinar_id, session_id), args)
+        reply = await self._call(self.scripts.exit, keys.session_keys(webinar_id, session_id), args)
         return _outcome(reply)
 
     async def presence(self, webinar_id: UUID, user_id: str, now_ms: int | None = None) -> Outcome:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id)]
         args = [_time(now_ms), keys.viewer(user_id, "")]
-        return _outcome(await _call(self.scripts.presence, script_keys, args))
+        return _outcome(await self._call(self.scripts.presence, script_keys, args))
 
     async def live(self, webinar_id: UUID, now_ms: int | None = None) -> LiveCounts | None:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id), keys.active(webinar_id)]
         outcome = _outcome(
-            await _call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms])
+            await self._call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms])
         )
         return LiveCounts(outcome.first, outcome.second) if outcome.status == "ok" else None
 
@@ -137,7 +151,7 @@ class SessionStore:
                 keys.intervals(webinar_id, session_id),
             ]
             args += [session_id, version]
-        return int(await _call(self.scripts.ack, script_keys, args))
+        return int(await self._call(self.scripts.ack, script_keys, args))
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields, details and interval log."""
@@ -150,7 +164,7 @@ class SessionStore:
                 keys.intervals(webinar_id, session_id),
             )
         ]
-        replies = await _call(self.scripts.collect, script_keys, [])
+        replies = await self._call(self.scripts.collect, script_keys, [])
         return [
             Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log)
             for session_id, (fields, extras, log) in zip(session_ids, replies, strict=True)
@@ -168,9 +182,9 @@ class SessionStore:
         ]
         script_keys += [keys.session(webinar_id, session_id) for session_id in session_ids]
         args = [_time(now_ms), self.stale_ms, *session_ids]
-        return int(await _call(self.scripts.sweep, script_keys, args))
+        return int(await self._call(self.scripts.sweep, script_keys, args))
 
     async def lease(self, webinar_id: UUID, job: str, owner: str, ttl_ms: int) -> bool:
         """Takes or renews this webinar's lease for ``job``; ``ttl_ms=0`` releases it."""
-        reply = await _call(self.scripts.lease, [keys.lease(webinar_id, job)], [owner, ttl_ms])
+        reply = await self._call(self.scripts.lease, [keys.lease(webinar_id, job)], [owner, ttl_ms])
         return bool(reply)

@@ -1,0 +1,90 @@
+"""The gateway's coalesced script calls: one round trip per loop turn, replies kept apart."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID, uuid4
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from watchtime import keys
+from watchtime.batching import ScriptBatcher
+from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
+from watchtime.scripts import Scripts
+from watchtime.sessions import Outcome, SessionStore
+from watchtime.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_800_000_000_000
+
+
+@pytest.fixture
+async def webinar(redis: Redis) -> UUID:
+    webinar_id = uuid4()
+    await redis.hset(keys.meta(webinar_id), mapping={"start": T0})
+    return webinar_id
+
+
+@pytest.fixture
+def batcher(redis: Redis) -> ScriptBatcher:
+    return ScriptBatcher(redis)
+
+
+def batches() -> tuple[float, float]:
+    """(round trips, calls) observed so far by the batch histogram."""
+    samples = {s.name: s.value for s in REDIS_BATCH_CALLS.collect()[0].samples}
+    return samples["watchtime_redis_batch_calls_count"], samples["watchtime_redis_batch_calls_sum"]
+
+
+async def test_calls_of_one_loop_turn_share_one_round_trip(
+    redis, batcher, settings: Settings, webinar
+):
+    store = SessionStore(Scripts(redis), settings, batcher)
+    trips, calls = batches()
+    outcomes = await asyncio.gather(
+        *(store.track(webinar, f"s{i}", "", now_ms=T0) for i in range(50))
+    )
+    assert outcomes == [Outcome("created")] * 50
+    assert batches() == (trips + 1, calls + 50)
+    assert await redis.zcard(keys.active(webinar)) == 50
+
+
+async def test_batches_are_bounded(redis, settings: Settings, webinar):
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, max_batch=16))
+    trips, calls = batches()
+    await asyncio.gather(*(store.track(webinar, f"s{i}", "", now_ms=T0) for i in range(40)))
+    assert batches() == (trips + 3, calls + 40)
+
+
+async def test_an_error_reaches_only_its_caller(redis, batcher, webinar):
+    scripts = Scripts(redis)
+    good = ["", "s1", "", "1", "1"]
+    bad_ping = [str(T0), "s1", "", "1", "1", "not-a-number", 1000, "r", 256]
+    created, failed, again = await asyncio.gather(
+        batcher(scripts.track, keys.session_keys(webinar, "s1"), good),
+        batcher(scripts.ping, keys.session_keys(webinar, "s1"), bad_ping),
+        batcher(scripts.track, keys.session_keys(webinar, "s2"), good),
+        return_exceptions=True,
+    )
+    assert created == [b"created"] and again == [b"created"]
+    assert isinstance(failed, ResponseError)
+
+
+async def test_a_redis_that_lost_its_scripts_is_reloaded(redis, batcher, settings, webinar):
+    store = SessionStore(Scripts(redis), settings, batcher)
+    await store.track(webinar, "s1", "", now_ms=T0)
+    await redis.script_flush()
+    reloaded = REDIS_NOSCRIPT._value.get()
+    assert await store.ping(webinar, "s1", "", "r1", now_ms=T0 + 5000) == Outcome("ok", 5000, 5000)
+    assert REDIS_NOSCRIPT._value.get() == reloaded + 1
+
+
+async def test_a_lost_connection_is_retried(redis, batcher, settings, webinar):
+    store = SessionStore(Scripts(redis), settings, batcher)
+    await store.track(webinar, "s1", "", now_ms=T0)
+    await redis.client_kill_filter(_type="normal", skipme=True)  # the batcher's pooled connection
+    await redis.client_kill_filter(_type="normal", skipme=False)
+    assert await store.ping(webinar, "s1", "", "r1", now_ms=T0 + 5000) == Outcome("ok", 5000, 5000)
