@@ -18,7 +18,7 @@ def _not_found() -> GatewayError:
 async def put_webinar(request: Request) -> Response:
     state = request.state
     auth.require_admin(request, state.settings)
-    webinar_id = bodies.webinar_id(request)
+    webinar_id = bodies.webinar_id(request.path_params)
     schedule = await bodies.read(request, webinars.Schedule, state.settings.max_body_bytes)
     problem = schedule.problem()
     if problem:
@@ -30,7 +30,7 @@ async def put_webinar(request: Request) -> Response:
 
 async def get_webinar(request: Request) -> Response:
     auth.require_admin(request, request.state.settings)
-    webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request))
+    webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request.path_params))
     if webinar is None:
         raise _not_found()
     return json_response(webinar)
@@ -39,7 +39,7 @@ async def get_webinar(request: Request) -> Response:
 async def end_webinar(request: Request) -> Response:
     state = request.state
     auth.require_admin(request, state.settings)
-    webinar_id = bodies.webinar_id(request)
+    webinar_id = bodies.webinar_id(request.path_params)
     webinar = await webinars.end(state.pg, webinar_id, await clock.server_time(state.redis))
     if webinar is None:
         if await webinars.fetch(state.pg, webinar_id) is None:

@@ -3,11 +3,13 @@ a size limit before parsing."""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
 from starlette.requests import Request
+from starlette.types import Receive
 
 from gateway.errors import GatewayError
 
@@ -59,9 +61,9 @@ class Exit(SessionRef):
     token: str | None = None
 
 
-def webinar_id(request: Request) -> UUID:
+def webinar_id(path_params: Mapping[str, Any]) -> UUID:
     try:
-        return UUID(request.path_params["webinar_id"])
+        return UUID(path_params["webinar_id"])
     except ValueError:
         raise GatewayError(404, "webinar_not_found", "webinar ids are UUIDs") from None
 
@@ -69,11 +71,19 @@ def webinar_id(request: Request) -> UUID:
 async def read(
     request: Request, kind: type[T], max_bytes: int, text_ok: bool = False, empty_ok: bool = False
 ) -> T:
-    raw = await _limited_body(request, max_bytes)
+    """A Starlette endpoint's body as ``kind``."""
+    declared = request.headers.get("content-length")
+    raw = await read_body(request.receive, declared, max_bytes)
+    return decode(raw, kind, request.headers.get("content-type", ""), text_ok, empty_ok)
+
+
+def decode(
+    raw: bytes, kind: type[T], content_type: str, text_ok: bool = False, empty_ok: bool = False
+) -> T:
     if not raw and empty_ok:
         raw = b"{}"
     else:
-        _check_content_type(request, text_ok)
+        _check_media(content_type, text_ok)
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as e:
@@ -82,8 +92,8 @@ async def read(
         raise GatewayError(400, "malformed_body", f"body is not valid JSON: {e}") from None
 
 
-def _check_content_type(request: Request, text_ok: bool) -> None:
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _check_media(content_type: str, text_ok: bool) -> None:
+    media = content_type.split(";", 1)[0].strip().lower()
     if media != JSON and not (text_ok and media == TEXT):
         allowed = f"{JSON} or {TEXT}" if text_ok else JSON
         raise GatewayError(
@@ -91,17 +101,21 @@ def _check_content_type(request: Request, text_ok: bool) -> None:
         )
 
 
-async def _limited_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(receive: Receive, declared: str | None, max_bytes: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes max_bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise GatewayError(400, "malformed_body", "the client left before its body arrived")
+        body += message.get("body", b"")
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
-    return bytes(body)
+        more = message.get("more_body", False)
+    return body
 
 
 def _too_large(max_bytes: int) -> GatewayError:

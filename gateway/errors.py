@@ -36,16 +36,18 @@ def error_response(
     return json_response({"error": error, "detail": detail}, status, headers)
 
 
-async def on_gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    return error_response(exc.status, exc.error, exc.detail, exc.headers)
-
-
-async def on_backend_unavailable(request: Request, exc: Exception) -> Response:
+def response_for(exc: GatewayError | BackendUnavailable) -> Response:
+    if isinstance(exc, GatewayError):
+        return error_response(exc.status, exc.error, exc.detail, exc.headers)
     backend = str(exc).split(":", 1)[0]
     if backend == "redis":
         REDIS_ERRORS.inc()
     return error_response(503, f"{backend}_unavailable", str(exc), {"Retry-After": "1"})
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError | BackendUnavailable)
+    return response_for(exc)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:
@@ -56,7 +58,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 HANDLERS = {
-    GatewayError: on_gateway_error,
-    BackendUnavailable: on_backend_unavailable,
+    GatewayError: on_error,
+    BackendUnavailable: on_error,
     HTTPException: on_http_exception,
 }

@@ -54,7 +54,7 @@ def _cursor(request: Request) -> str | None:
 
 async def _webinar(request: Request) -> webinars.Webinar:
     auth.require_admin(request, request.state.settings)
-    webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request))
+    webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request.path_params))
     if webinar is None:
         raise GatewayError(404, "webinar_not_found", "no webinar with this id")
     return webinar

@@ -1,4 +1,4 @@
-"""The viewer endpoints: track, ping, exit and live counts.
+"""The viewer endpoints besides the ping (gateway/ping.py): track, exit and live counts.
 
 Each request is one Lua script call on Redis (R-ARCH-1); the script holds the rules
 (R-SEM), this module only translates HTTP to arguments and outcomes to statuses.
@@ -7,9 +7,8 @@ Each request is one Lua script call on Redis (R-ARCH-1); the script holds the ru
 from __future__ import annotations
 
 import itertools
-import math
 import secrets
-from uuid import UUID
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +16,8 @@ from starlette.routing import Route
 
 from gateway import auth, bodies
 from gateway.errors import GatewayError, json_response
-from gateway.metrics import PINGS, SESSIONS_CREATED
+from gateway.metrics import SESSIONS_CREATED
+from watchtime import keys
 from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.sessions import Outcome
 
@@ -41,28 +41,27 @@ class RequestIds:
         return f"{self.prefix}{next(self.counter):x}"
 
 
-def _refuse(outcome: Outcome) -> GatewayError:
+def refuse(outcome: Outcome) -> GatewayError:
     status, error, detail = REFUSALS[outcome.status]
     return GatewayError(status, error, detail)
 
 
-def _extras(request: Request) -> dict[str, str]:
+def extras(headers: Mapping[str, str], client: tuple[str, int] | None) -> dict[str, str]:
     """Write-once details of a new session, clipped so a header cannot bloat Redis."""
-    limit = 512
     return {
-        "user_agent": request.headers.get("user-agent", "")[:limit],
-        "referrer": request.headers.get("referer", "")[:limit],
-        "ip_address": request.client.host if request.client else "",
+        "user_agent": headers.get("user-agent", "")[: keys.MAX_EXTRA_BYTES],
+        "referrer": headers.get("referer", "")[: keys.MAX_EXTRA_BYTES],
+        "ip_address": client[0] if client else "",
     }
 
 
 async def track(request: Request) -> Response:
     state = request.state
-    webinar_id = bodies.webinar_id(request)
+    webinar_id = bodies.webinar_id(request.path_params)
     body = await bodies.read(request, bodies.Track, state.settings.max_body_bytes)
     user_id = auth.viewer(state.settings, auth.bearer(request))
     session_id = body.required_session()
-    extras = _extras(request) | {
+    details = extras(request.headers, request.client) | {
         "agency_id": body.agency_id or "",
         "client_id": body.client_id or "",
     }
@@ -72,83 +71,39 @@ async def track(request: Request) -> Response:
         user_id,
         body.view_state.is_visible,
         body.view_state.is_active,
-        extras,
+        details,
     )
     if outcome.status not in ("created", "exists"):
-        raise _refuse(outcome)
+        raise refuse(outcome)
     if outcome.status == "created":
         SESSIONS_CREATED.inc()
     interval = state.settings.heartbeat_interval_seconds
     return json_response({"session_id": session_id, "heartbeat_interval_seconds": interval})
 
 
-async def ping(request: Request) -> Response:
-    state = request.state
-    webinar_id = bodies.webinar_id(request)
-    try:
-        body = await bodies.read(request, bodies.Ping, state.settings.max_body_bytes, empty_ok=True)
-        user_id = auth.viewer(state.settings, auth.bearer(request))
-        outcome = await _ping(request, webinar_id, body, user_id)
-    except GatewayError as e:
-        PINGS.labels(e.error).inc()
-        raise
-    PINGS.labels(outcome.status).inc()
-    if outcome.status == "rate_limited":
-        wait = str(max(1, math.ceil(outcome.first / 1000)))
-        raise GatewayError(429, "too_many_pings", f"ping again in {wait}s", {"Retry-After": wait})
-    if outcome.status == "created":
-        SESSIONS_CREATED.inc()
-    return Response(status_code=204)
-
-
-async def _ping(request: Request, webinar_id: UUID, body: bodies.Ping, user_id: str) -> Outcome:
-    state = request.state
-    session_id = body.session()
-    outcome: Outcome
-    if session_id is None:
-        if not user_id:
-            raise GatewayError(422, "invalid_field", "guests must send session_id")
-        outcome = await state.store.presence(webinar_id, user_id)
-    else:
-        view = body.view_state
-        outcome = await state.store.ping(
-            webinar_id,
-            session_id,
-            user_id,
-            state.request_ids(),
-            view.is_visible,
-            view.is_active,
-            _extras(request),
-        )
-    if outcome.status in REFUSALS:
-        raise _refuse(outcome)
-    return outcome
-
-
 async def exit_(request: Request) -> Response:
     state = request.state
-    webinar_id = bodies.webinar_id(request)
+    webinar_id = bodies.webinar_id(request.path_params)
     body = await bodies.read(request, bodies.Exit, state.settings.max_body_bytes, text_ok=True)
     user_id = auth.viewer(state.settings, auth.bearer(request) or body.token)
     outcome = await state.store.exit(webinar_id, body.required_session(), user_id)
     if outcome.status == "ok":
         SESSIONS_CLOSED.labels("exit").inc()
     elif outcome.status != "closed":  # exit is idempotent
-        raise _refuse(outcome)
+        raise refuse(outcome)
     return Response(status_code=204)
 
 
 async def live(request: Request) -> Response:
     auth.viewer_or_admin(request, request.state.settings)
-    counts = await request.state.store.live(bodies.webinar_id(request))
+    counts = await request.state.store.live(bodies.webinar_id(request.path_params))
     if counts is None:
-        raise _refuse(Outcome("no_webinar"))
+        raise refuse(Outcome("no_webinar"))
     return json_response(counts._asdict())
 
 
 ROUTES = [
     Route("/api/webinars/{webinar_id}/access/track", track, methods=["POST"]),
-    Route("/api/webinars/{webinar_id}/presence/ping", ping, methods=["POST"]),
     Route("/api/webinars/{webinar_id}/access/exit", exit_, methods=["POST"]),
     Route("/api/webinars/{webinar_id}/live", live, methods=["GET"]),
 ]

@@ -6,11 +6,13 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 import pytest
+from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
 from support import snapshot, viewer_token
 
 from watchtime import keys
+from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 SECRET = "test-viewer-secret"
@@ -28,6 +30,11 @@ def webinar(client: TestClient) -> str:
     }
     assert client.put(f"/api/webinars/{webinar_id}", json=body, headers=ADMIN).status_code == 200
     return webinar_id
+
+
+@pytest.fixture
+def app_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    return with_settings(settings, **getattr(request, "param", {}))
 
 
 def ms(iso: str) -> int:
@@ -147,3 +154,44 @@ def test_ops_endpoints(client: TestClient, webinar: str):
         'watchtime_http_request_duration_seconds_count{method="POST",'
         'route="/api/webinars/{webinar_id}/presence/ping",status="429"}'
     ) in metrics
+
+
+@pytest.mark.parametrize(
+    "app_settings", [{"cors_allow_origins": ("https://events.example",)}], indirect=True
+)
+def test_cors_for_viewer_endpoints_only(client: TestClient, sync_redis: Redis, webinar: str):
+    origin = {"Origin": "https://events.example"}
+    preflight = client.options(
+        url(webinar, "presence/ping"),
+        headers=origin
+        | {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://events.example"
+    assert preflight.headers["access-control-max-age"] == "86400"
+    track = client.post(url(webinar, "access/track"), json={"session_id": S}, headers=origin)
+    assert track.headers["access-control-allow-origin"] == "https://events.example"
+    client.post(
+        url(webinar, "presence/ping"),
+        json={"session_id": S, "view_state": {"is_visible": False}},
+        headers=origin,
+    )
+    assert (
+        session(sync_redis, webinar)["visible"] == "0"
+    )  # the full stack reached the same endpoint
+    ping = client.post(url(webinar, "presence/ping"), json={"session_id": S}, headers=origin)
+    assert (ping.status_code, ping.headers["access-control-allow-origin"]) == (
+        204,
+        "https://events.example",
+    )
+    stranger = client.post(
+        url(webinar, "presence/ping"),
+        json={"session_id": S},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert "access-control-allow-origin" not in stranger.headers
+    admin = client.get(f"/api/webinars/{webinar}", headers=ADMIN | origin)
+    assert "access-control-allow-origin" not in admin.headers

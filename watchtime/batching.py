@@ -92,7 +92,7 @@ class ScriptBatcher:
 
     async def _on_connection(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         pool = self.redis.connection_pool
-        conn: Connection = await pool.get_connection()
+        conn: Connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.send_packed_command(conn.pack_commands(commands))
             return [await _reply(conn) for _ in commands]

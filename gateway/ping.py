@@ -1,0 +1,122 @@
+"""The ping path: ``POST /api/webinars/{webinar_id}/presence/ping``.
+
+Every viewer sends it every interval, so it is a bare ASGI endpoint: headers read
+once, the body decoded by msgspec, one coalesced Lua script call, 204. The script
+holds the rules (R-SEM-2, R-SEM-3, R-SEM-6); this module translates HTTP to its
+arguments and its outcome to a status. ``PingShortcut`` sends pings here straight
+from the outermost middleware, past the router; pings that need CORS headers take
+the full stack to the same endpoint.
+"""
+
+from __future__ import annotations
+
+import math
+
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import auth, bodies
+from gateway.errors import GatewayError, response_for
+from gateway.metrics import PINGS, SESSIONS_CREATED
+from gateway.viewer import REFUSALS, extras, refuse
+from watchtime.errors import BackendUnavailable
+from watchtime.sessions import Outcome
+
+PREFIX, SUFFIX = "/api/webinars/", "/presence/ping"
+NO_CONTENT: list[Message] = [
+    {"type": "http.response.start", "status": 204, "headers": []},
+    {"type": "http.response.body", "body": b""},
+]
+# Label children resolved once: .labels() on every ping would cost a dict lookup and a lock.
+OUTCOMES = {
+    status: PINGS.labels(status)
+    for status in ("ok", "created", "duplicate", "rate_limited", *REFUSALS)
+}
+
+
+class PingEndpoint:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            outcome = await _ping(scope, receive)
+        except (GatewayError, BackendUnavailable) as e:  # refused before the script ran
+            PINGS.labels(e.error if isinstance(e, GatewayError) else "unavailable").inc()
+            await response_for(e)(scope, receive, send)
+            return
+        OUTCOMES[outcome.status].inc()
+        refusal = _refusal(outcome)
+        if refusal is not None:
+            await response_for(refusal)(scope, receive, send)
+            return
+        if outcome.status == "created":
+            SESSIONS_CREATED.inc()
+        for message in NO_CONTENT:
+            await send(message)
+
+
+def _refusal(outcome: Outcome) -> GatewayError | None:
+    if outcome.status in REFUSALS:
+        return refuse(outcome)
+    if outcome.status == "rate_limited":
+        wait = str(max(1, math.ceil(outcome.first / 1000)))
+        return GatewayError(429, "too_many_pings", f"ping again in {wait}s", {"Retry-After": wait})
+    return None
+
+
+async def _ping(scope: Scope, receive: Receive) -> Outcome:
+    state, headers = scope["state"], _headers(scope)
+    settings = state["settings"]
+    webinar_id = bodies.webinar_id(scope["path_params"])
+    raw = await bodies.read_body(receive, headers.get("content-length"), settings.max_body_bytes)
+    body = bodies.decode(raw, bodies.Ping, headers.get("content-type", ""), empty_ok=True)
+    user_id = auth.viewer(settings, auth.bearer_token(headers.get("authorization", "")))
+    session_id = body.session()
+    if session_id is None:  # the legacy ping: presence only (R-SEM-3)
+        if not user_id:
+            raise GatewayError(422, "invalid_field", "guests must send session_id")
+        outcome: Outcome = await state["store"].presence(webinar_id, user_id)
+    else:
+        outcome = await state["store"].ping(
+            webinar_id, session_id, user_id, state["request_ids"](), body.view_state.is_visible,
+            body.view_state.is_active, extras(headers, scope.get("client")),
+        )  # fmt: skip
+    return outcome
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+ENDPOINT = PingEndpoint()
+ROUTE = Route(PREFIX + "{webinar_id}" + SUFFIX, ENDPOINT, methods=["POST"])
+
+
+class PingShortcut:
+    """Serves pings without the middleware and routing below it, unless CORS is
+    configured and the request comes from another origin."""
+
+    def __init__(self, app: ASGIApp, cors: bool) -> None:
+        self.app = app
+        self.cors = cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        webinar_id = _ping_webinar(scope)
+        if webinar_id is None or (self.cors and _has_origin(scope)):
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = {"webinar_id": webinar_id}
+        scope["route"] = ROUTE  # the latency histogram's label
+        await ENDPOINT(scope, receive, send)
+
+
+def _ping_webinar(scope: Scope) -> str | None:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    path: str = scope["path"]
+    if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+        return None
+    middle = path[len(PREFIX) : -len(SUFFIX)]
+    return middle if middle and "/" not in middle else None
+
+
+def _has_origin(scope: Scope) -> bool:
+    return any(name == b"origin" for name, _ in scope["headers"])
