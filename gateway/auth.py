@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -39,7 +40,17 @@ def viewer(settings: Settings, token: str | None) -> str:
         return ""
     if not settings.viewer_token_secret:
         raise GatewayError(401, "invalid_token", "viewer tokens are not enabled on this server")
-    return _subject(verify_hs256(token, settings.viewer_token_secret.encode()))
+    subject, exp, nbf = _verified(token, settings.viewer_token_secret)
+    _check_times(exp, nbf)
+    return subject
+
+
+@functools.lru_cache(maxsize=65536)
+def _verified(token: str, secret: str) -> tuple[str, Any, Any]:
+    """Signature and subject of a token, checked once: a viewer pings with the same
+    token all session long. Times are checked on every use; failures are not cached."""
+    claims = verify_hs256(token, secret.encode())
+    return _subject(claims), claims.get("exp"), claims.get("nbf")
 
 
 def require_admin(request: Request, settings: Settings) -> None:
@@ -84,13 +95,11 @@ def verify_hs256(token: str, secret: bytes) -> dict[str, Any]:
     expected = hmac.new(secret, f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(expected, _b64(signature_b64)):
         raise _invalid("bad token signature")
-    _check_times(claims)
     return claims
 
 
-def _check_times(claims: dict[str, Any]) -> None:
+def _check_times(exp: Any, nbf: Any) -> None:
     now = time.time()
-    exp, nbf = claims.get("exp"), claims.get("nbf")
     if exp is not None and (not isinstance(exp, int | float) or exp + LEEWAY_SECONDS < now):
         raise _invalid("token expired")
     if nbf is not None and (not isinstance(nbf, int | float) or nbf - LEEWAY_SECONDS > now):

@@ -332,3 +332,12 @@ async def test_concurrent_pings_credit_no_more_than_elapsed_server_time(store, r
     log = await intervals(redis, webinar)
     assert sum(b - a for a, b in log) == int(s["watched_ms"])
     assert all(a < b <= c for (a, b), (c, _) in itertools.pairwise(log))
+
+
+def test_session_keys_are_the_named_keys_in_script_order():
+    w = uuid4()
+    assert keys.session_keys(w, S) == [
+        keys.meta(w), keys.session(w, S), keys.extras(w, S), keys.intervals(w, S),
+        keys.active(w), keys.presence(w), keys.dirty(w), keys.tabs(w),
+    ]  # fmt: skip
+    assert all(k.startswith(f"wt:{{{w}}}:") for k in keys.session_keys(w, S))  # one slot

@@ -119,16 +119,18 @@ def lease(webinar_id: UUID, job: str) -> str:
 
 
 def session_keys(webinar_id: UUID, session_id: str) -> list[str]:
-    """KEYS of the track, ping and exit scripts, in the order they expect."""
+    """KEYS of the track, ping and exit scripts, in the order they expect (built from
+    one tag: this runs on every ping)."""
+    t = tag(webinar_id)
     return [
-        meta(webinar_id),
-        session(webinar_id, session_id),
-        extras(webinar_id, session_id),
-        intervals(webinar_id, session_id),
-        active(webinar_id),
-        presence(webinar_id),
-        dirty(webinar_id),
-        tabs(webinar_id),
+        f"{t}:meta",
+        f"{t}:s:{session_id}",
+        f"{t}:e:{session_id}",
+        f"{t}:i:{session_id}",
+        f"{t}:active",
+        f"{t}:presence",
+        f"{t}:dirty",
+        f"{t}:tabs",
     ]
 
 
