@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
@@ -108,11 +109,13 @@ def yaml_file(path: Path) -> Any:
 
 
 def compose(*args: str) -> subprocess.CompletedProcess[str]:
-    """docker-compose in a bare environment: every variable the file uses needs a default."""
+    """docker-compose in a bare environment (no .env file either): every variable the
+    file uses needs a default."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    return run(
-        "docker-compose", "--file", "docker-compose.yml", "--profile", "loadtest", *args, env=env
-    )
+    with tempfile.NamedTemporaryFile(suffix=".env") as empty:
+        files = ("--file", "docker-compose.yml", "--env-file", empty.name)
+        options = (*files, "--profile", "loadtest")
+        return run("docker-compose", *options, *args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +177,7 @@ def test_the_processes_get_only_real_and_valid_settings(stack: dict[str, Any]) -
         settings = Settings.from_env(env)  # the values parse (an empty one is the default)
         assert settings.host == "0.0.0.0"  # reachable from the other containers
         assert settings.redis_url == "redis://redis:6379/0"
-        assert settings.database_url == ("postgresql://watchtime:watchtime@postgres:5432/watchtime")
+        assert settings.database_url == "postgresql://watchtime:watchtime@postgres:5432/watchtime"
     postgres = stack["postgres"]["environment"]
     assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("watchtime", "watchtime")
 
@@ -301,7 +304,7 @@ def test_the_build_context_holds_what_pip_install_needs_without_local_state() ->
     for needed in [*copied, PROJECT["readme"], *folders]:
         assert (ROOT / needed).exists(), needed
         assert needed == "." or not dockerignored(needed), f"{needed} is .dockerignored"
-    for junk in (".git", ".venv", ".data", "tests", "gateway/__pycache__", "x.egg-info"):
+    for junk in (".git", ".venv", ".data", ".env", "tests", "gateway/__pycache__", "x.egg-info"):
         assert dockerignored(junk), junk
 
 
