@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-storage loadtest browser clean
+.PHONY: run test lint bench bench-storage loadtest browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	ADMIN_TOKEN=$(ADMIN_TOKEN) $(BIN)/watchtime
 
-test: $(STAMP) browser
+test: $(STAMP) browser ops-tools
 	$(BIN)/python -m pytest
 
 # Flusher rows/s, sweeper closes/s, report latency, Redis bytes per session (SESSIONS=100000).
@@ -38,6 +38,14 @@ lint: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || { \
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's docker-compose (v1: validates docker-compose.yml without a Docker engine) and
+# promtool (in the prometheus package) for tests/test_ops.py (root on a fresh machine).
+ops-tools:
+	@command -v docker-compose >/dev/null && command -v promtool >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends \
+			docker-compose prometheus >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .data
