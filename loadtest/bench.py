@@ -1,0 +1,227 @@
+"""``make bench``: pings/s of the gateway against a bare Starlette 204 endpoint, in one run.
+
+Starts an embedded Redis and PostgreSQL, the gateway and the bare endpoint
+(``loadtest/bare.py``) under the same uvicorn settings, and loads them alternately
+with wrk (Debian's package) on 127.0.0.1: saturation with one worker each (the ratio
+is the headline), p50/p99 latency at 50% and 90% of each one's saturation, server
+CPU per request from the workers' own CPU time, and the whole box with two gateway
+workers. Appends the figures, with the command, to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+from uuid import UUID
+
+import httpx2
+
+from watchtime.embedded import PostgresServer, RedisServer, free_port
+from watchtime.migrate import migrate_url
+
+WEBINAR = UUID("5e1ec7ed-0000-4000-8000-00000000be9c")
+PING_PATH = f"/api/webinars/{WEBINAR}/presence/ping"
+LUA = Path(__file__).with_name("ping.lua")
+CONNECTIONS_PER_WORKER = 64
+ADMIN_TOKEN = "bench-admin-token"
+VIEWER_INTERVAL_SECONDS = 120  # a viewer-equivalent pings once per SPEC interval
+
+
+class Load(NamedTuple):
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_us: float  # server CPU per request
+
+
+class Server(NamedTuple):
+    process: subprocess.Popen[bytes]
+    port: int
+    workers: int
+
+
+def wrk(server: Server, seconds: float, delay_ms: float = 0) -> dict[str, float]:
+    env = os.environ | {"DELAY_MS": f"{delay_ms:.3f}", "SESSIONS": "20000"}
+    connections = CONNECTIONS_PER_WORKER * server.workers
+    command = ["wrk", f"-t{server.workers}", f"-c{connections}", f"-d{seconds:.0f}s",
+               "-s", str(LUA), f"http://127.0.0.1:{server.port}{PING_PATH}"]  # fmt: skip
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"RESULT (.*)", out)
+    if not found:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    return {k: float(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def workers_of(server: Server) -> list[int]:
+    """uvicorn's worker processes, or the server itself when it runs just one."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children] or [pid]
+
+
+def measure(server: Server, seconds: float, delay_ms: float = 0) -> Load:
+    pids = workers_of(server)
+    before = cpu_seconds(pids)
+    r = wrk(server, seconds, delay_ms)
+    cpu = cpu_seconds(pids) - before
+    return Load(r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
+                int(r["errors"] + r["non2xx"]), 1e6 * cpu / max(r["requests"], 1))  # fmt: skip
+
+
+def at_share(server: Server, seconds: float, saturation: float, share: float) -> Load:
+    """Latency at ``share`` of saturation: each connection paced to its part of the rate."""
+    connections = CONNECTIONS_PER_WORKER * server.workers
+    return measure(server, seconds, delay_ms=1000 * connections / (saturation * share))
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int, workers: int) -> Iterator[Server]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    try:
+        _wait_listening(port)
+        time.sleep(1 + workers)  # every worker up, not only the first
+        yield Server(process, port, workers)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def gateway(env: dict[str, str], workers: int) -> tuple[list[str], dict[str, str], int]:
+    port = free_port()
+    env = env | {"PORT": str(port), "GATEWAY_WORKERS": str(workers)}
+    return [sys.executable, "-m", "gateway"], env, port
+
+
+def bare(env: dict[str, str], workers: int) -> tuple[list[str], dict[str, str], int]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "loadtest.bare:app", "--port", str(port),
+               "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+               "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    return command, env, port
+
+
+def create_webinar(port: int) -> None:
+    body = {"title": "bench", "webinar_start_time": datetime.now(UTC).isoformat()}
+    answer = httpx2.put(f"http://127.0.0.1:{port}/api/webinars/{WEBINAR}", json=body,
+                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # fmt: skip
+    answer.raise_for_status()
+
+
+def one_worker(env: dict[str, str], seconds: float) -> dict[str, Load]:
+    """Bare and gateway side by side, saturation measured alternately, best of two."""
+    with serving(*gateway(env, 1), 1) as gw, serving(*bare(env, 1), 1) as br:
+        create_webinar(gw.port)
+        measure(gw, 5)  # warm-up: the gateway creates every session it will ping
+        measure(br, 3)
+        runs = [(measure(br, seconds), measure(gw, seconds)) for _ in range(2)]
+        bare_sat = max((b for b, _ in runs), key=lambda load: load.rps)
+        gw_sat = max((g for _, g in runs), key=lambda load: load.rps)
+        return {
+            "bare": bare_sat, "gateway": gw_sat,
+            "bare_50": at_share(br, seconds, bare_sat.rps, 0.5),
+            "gateway_50": at_share(gw, seconds, gw_sat.rps, 0.5),
+            "bare_90": at_share(br, seconds, bare_sat.rps, 0.9),
+            "gateway_90": at_share(gw, seconds, gw_sat.rps, 0.9),
+        }  # fmt: skip
+
+
+def whole_box(env: dict[str, str], seconds: float) -> Load:
+    with serving(*gateway(env, 2), 2) as gw:
+        measure(gw, 5)
+        return measure(gw, seconds)
+
+
+def run(folder: Path, seconds: float) -> dict[str, Load]:
+    redis, pg = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
+    redis.start()
+    pg.start()
+    try:
+        asyncio.run(migrate_url(pg.url))
+        env = os.environ | {"REDIS_URL": redis.url, "DATABASE_URL": pg.url,
+                            "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "WARNING"}  # fmt: skip
+        figures = one_worker(env, seconds)
+        figures["box"] = whole_box(env, seconds)
+        return figures
+    finally:
+        pg.stop()
+        redis.stop()
+
+
+def markdown(f: dict[str, Load], command: str) -> str:
+    ratio = f["gateway"].rps / f["bare"].rps
+    box = f["box"]
+
+    def row(name: str, b: Load, g: Load) -> str:
+        return (f"| {name} | {b.rps:,.0f}/s, p50 {b.p50_ms:.2f} ms, p99 {b.p99_ms:.2f} ms "
+                f"| {g.rps:,.0f}/s, p50 {g.p50_ms:.2f} ms, p99 {g.p99_ms:.2f} ms |")  # fmt: skip
+
+    return f"""
+## Ping path: gateway against a bare Starlette 204 ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
+
+`{command}` — wrk on 127.0.0.1, {CONNECTIONS_PER_WORKER} connections per worker, uvicorn
+with uvloop and httptools for both, Redis on the same 2-core machine.
+
+**Gateway/bare throughput per worker, same run: {ratio:.2f}×.**
+
+| one worker | bare Starlette 204 | gateway `/presence/ping` |
+|---|---|---|
+| saturation | {f["bare"].rps:,.0f} req/s | {f["gateway"].rps:,.0f} pings/s |
+| server CPU per request | {f["bare"].cpu_us:.0f} µs | {f["gateway"].cpu_us:.0f} µs |
+{row("at 50% of saturation", f["bare_50"], f["gateway_50"])}
+{row("at 90% of saturation", f["bare_90"], f["gateway_90"])}
+| errors or non-2xx | {f["bare"].errors} | {f["gateway"].errors} |
+
+Whole box, two gateway workers + Redis (+ wrk): **{box.rps:,.0f} pings/s** (p50
+{box.p50_ms:.2f} ms, p99 {box.p99_ms:.2f} ms, {box.errors} errors), that is
+**{box.rps * VIEWER_INTERVAL_SECONDS:,.0f} viewer-equivalents** at the 120-s interval.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
+        figures = run(Path(folder), options.seconds)
+    command = ("python -m loadtest.bench " + " ".join(sys.argv[1:])).strip()
+    text = markdown(figures, command)
+    print(text)
+    with options.output.open("a") as out:
+        out.write(text)
+
+
+if __name__ == "__main__":
+    main()
