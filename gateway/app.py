@@ -9,7 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from gateway import admin, ops, viewer
+from gateway import admin, ops, pages, viewer
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             }
 
     return Starlette(
-        routes=[*viewer.ROUTES, *admin.ROUTES, *ops.ROUTES],
+        routes=[*viewer.ROUTES, *admin.ROUTES, *ops.ROUTES, *pages.ROUTES],
         middleware=[
             Middleware(LatencyMiddleware),
             Middleware(ViewerCors, origins=settings.cors_allow_origins),
