@@ -6,9 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
 import time
 from typing import Any
 
+import httpx2
 from redis import Redis
 
 
@@ -26,3 +28,17 @@ def viewer_token(sub: str, secret: str, **claims: Any) -> str:
 def snapshot(redis: Redis) -> dict[bytes, bytes | None]:
     """Every key with its serialized value: equal snapshots mean nothing changed."""
     return {key: redis.dump(key) for key in sorted(redis.scan_iter(count=1000))}
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    """Waits until the service started as ``process`` answers ``/readyz`` at ``base``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the service exited"
+        try:
+            if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the service never became ready")

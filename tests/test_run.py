@@ -7,12 +7,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
+from support import wait_ready
 
 from watchtime.embedded import free_port
 from watchtime.settings import Settings
@@ -24,19 +23,6 @@ def readme_sequence(base: str) -> str:
     block = re.search(r"<!-- curl-sequence -->\n```sh\n(.*?)```", README.read_text(), re.S)
     assert block, "README has no curl sequence"
     return block.group(1).replace("BASE=http://127.0.0.1:8000", f"BASE={base}")
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the supervisor exited"
-        try:
-            if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the service never became ready")
 
 
 @pytest.fixture(params=["embedded", "given servers"])
