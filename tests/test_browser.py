@@ -23,8 +23,8 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from redis import Redis
-
 from support import wait_ready
+
 from watchtime import keys
 from watchtime.embedded import PostgresServer, RedisServer, free_port
 
