@@ -8,6 +8,7 @@ Playwright's own ``launch`` turns on focus emulation in every page, which keeps 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import struct
@@ -21,7 +22,7 @@ from uuid import UUID, uuid4
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 from redis import Redis
 from support import wait_ready
 
@@ -221,8 +222,12 @@ def test_a_page_load_tracks_a_session_and_pings_it(
 
 def pause_timers(tab: Page) -> None:
     """Stops the page's timers (Playwright's fake clock) until ``tab.clock.resume()``: no
-    regular heartbeat can be sent meanwhile, only a ping the client sends at once."""
-    tab.clock.pause_at(tab.evaluate("Date.now()") / 1000 + 0.001)  # seconds
+    regular heartbeat can be sent meanwhile, only a ping the client sends at once.
+
+    The fake clock can only jump forward, and it runs on while we ask it for its time, so
+    it jumps a few heartbeats ahead: that fires the one heartbeat due meanwhile, if any."""
+    ahead = 5 * HEARTBEAT_SECONDS
+    tab.clock.pause_at(tab.evaluate("Date.now()") / 1000 + ahead)  # seconds since the epoch
 
 
 def test_a_hidden_page_is_not_credited_until_it_is_shown_again(
@@ -330,3 +335,57 @@ def test_a_session_closed_by_the_server_is_replaced_by_a_new_one(
     assert renewed["visible"] == "1"
     assert sessions.open() == [second]
     assert sessions.fields(first)["closed_reason"] == "exit"
+
+
+# The page notes when it starts each ping (its own clock) and what came of it: the
+# client's waits are lower bounds on the gaps between starts, however slow the machine.
+RECORD_PINGS = """
+window.pings = [];
+const send = window.fetch;
+window.fetch = (url, init) => {
+  if (!String(url).endsWith("/presence/ping")) return send(url, init);
+  const ping = {start: performance.now()};
+  const answered = (status) => window.pings.push({...ping, status});
+  return send(url, init).then(
+    (response) => (answered(response.status), response),
+    (error) => { answered(0); throw error; },
+  );
+};
+"""
+# The first ping answered 429, and the three after it.
+AFTER_THE_429 = """() => {
+  const first = window.pings.findIndex((ping) => ping.status === 429);
+  return first >= 0 && window.pings.length >= first + 4 && window.pings.slice(first, first + 4);
+}"""
+
+
+def test_failed_pings_are_retried_after_growing_waits(
+    gateway: str, webinar: UUID, tab: Page, sessions: Sessions
+) -> None:
+    """A 429 is retried after its Retry-After, network errors after 1, 2 … s (each at
+    least halved by the random spread): never a burst, and the session goes on."""
+    tab.add_init_script(RECORD_PINGS)
+    session_id = open_demo(tab, gateway, webinar)
+    sessions.after_pings(session_id, 1)
+    failures = iter(["429", "network error", "network error"])
+
+    def unreliable(route: Route) -> None:
+        failure = next(failures, None)
+        if failure == "429":
+            route.fulfill(status=429, headers={"Retry-After": "2"}, json={"error": "too_many"})
+        elif failure:
+            route.abort()
+        else:
+            route.continue_()
+
+    tab.route("**/presence/ping", unreliable)
+    pings = tab.wait_for_function(AFTER_THE_429, timeout=PATIENCE_SECONDS * 1000).json_value()
+
+    assert [ping["status"] for ping in pings] == [429, 0, 0, 204]
+    gaps = [later["start"] - earlier["start"] for earlier, later in itertools.pairwise(pings)]
+    assert gaps[0] >= 2000  # Retry-After: 2
+    assert gaps[1] >= 0.5 * 2000  # the second failure in a row
+    assert gaps[2] >= 0.5 * 4000  # the third
+    assert tab.evaluate("watchtime.sessionId") == session_id
+    assert sessions.open() == [session_id]
+    assert sessions.fields(session_id)["visible"] == "1"

@@ -179,6 +179,9 @@
     retry(response) {
       const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.failures);
       this.failures += 1;
+      // A visibility change waits for nothing, as it would not between two pings: the
+      // server always applies it, and the user's own pace bounds how often it comes.
+      if (this.pingSoon) return this.send();
       const retryAfter = Number(response && response.headers.get("Retry-After")) * 1000 || 0;
       const wait = Math.max(retryAfter, backoff * (0.5 + 0.5 * Math.random()));
       this.timer = setTimeout(() => this.send(), wait);
