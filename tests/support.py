@@ -7,11 +7,16 @@ import hashlib
 import hmac
 import json
 import subprocess
+import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
 from redis import Redis
+
+from watchtime.embedded import free_port
 
 
 def _b64(data: bytes) -> str:
@@ -42,3 +47,19 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90)
             pass
         time.sleep(0.2)
     raise AssertionError("the service never became ready")
+
+
+@contextmanager
+def running(module: str, env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``python -m <module>`` on a free port: yields its base URL once it is ready, and its
+    process for the block to stop as it means to; killed if still running at the end."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", module], env={**env, "PORT": str(port)})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, process)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()

@@ -13,7 +13,6 @@ import os
 import re
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,10 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 from redis import Redis
-from support import wait_ready
+from support import running
 
 from watchtime import keys
-from watchtime.embedded import PostgresServer, RedisServer, free_port
+from watchtime.embedded import PostgresServer, RedisServer
 
 T = TypeVar("T")
 
@@ -54,25 +53,18 @@ CHROMIUM_FLAGS = (
 @pytest.fixture(scope="module")
 def gateway(redis_server: RedisServer, postgres_server: PostgresServer) -> Iterator[str]:
     """The gateway process, with a heartbeat short enough to watch several."""
-    port = free_port()
     env = os.environ | {
         "REDIS_URL": redis_server.url,
         "DATABASE_URL": postgres_server.url,
-        "PORT": str(port),
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
         "MIN_PING_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS / 5),
         "SESSION_STALE_AFTER_SECONDS": str(30 * HEARTBEAT_SECONDS),
         "LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
+    with running("gateway", env) as (base, process):
         yield base
-    finally:
         process.terminate()
-        process.wait(30)
 
 
 def devtools_port(user_data_dir: Path, process: subprocess.Popen[bytes]) -> int:
