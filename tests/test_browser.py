@@ -114,7 +114,7 @@ def tab(window: BrowserContext) -> Page:
 
 @pytest.fixture
 def webinar(gateway: str, sync_redis: Redis) -> UUID:
-    """A new webinar: its id alone keeps its sessions apart from any other test's."""
+    """A new webinar, created through the admin API in a Redis emptied for this test."""
     webinar_id = uuid4()
     response = httpx2.put(
         f"{gateway}/api/webinars/{webinar_id}",

@@ -196,7 +196,8 @@
       const url = `${this.url}/access/exit`;
       const text = JSON.stringify(body);
       if (navigator.sendBeacon && navigator.sendBeacon(url, text)) return;
-      fetch(url, {method: "POST", body: text, keepalive: true, headers: {"Content-Type": "text/plain"}})
+      const headers = {"Content-Type": "text/plain"};
+      fetch(url, {method: "POST", body: text, headers, keepalive: true})
         .catch(() => {});  // the page is going away: nobody is left to retry
     }
   }
