@@ -9,7 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from gateway import admin, ops, ping, stats, viewer
+from gateway import admin, ops, pages, ping, stats, viewer
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
@@ -32,7 +32,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             }
 
     return Starlette(
-        routes=[ping.ROUTE, *viewer.ROUTES, *admin.ROUTES, *stats.ROUTES, *ops.ROUTES],
+        routes=[
+            ping.ROUTE,
+            *viewer.ROUTES,
+            *admin.ROUTES,
+            *stats.ROUTES,
+            *ops.ROUTES,
+            *pages.ROUTES,
+        ],
         middleware=[
             Middleware(LatencyMiddleware),
             Middleware(ping.PingShortcut, cors=bool(settings.cors_allow_origins)),

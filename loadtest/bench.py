@@ -193,7 +193,7 @@ def markdown(f: dict[str, Load], command: str) -> str:
 `{command}` — wrk on 127.0.0.1, {CONNECTIONS_PER_WORKER} connections per worker, uvicorn
 with uvloop and httptools for both, Redis on the same 2-core machine.
 
-**Gateway/bare throughput per worker, same run: {ratio:.2f}×.**
+**Gateway/bare throughput per worker, same run: {ratio:.2f} (target 0.8).**
 
 | one worker | bare Starlette 204 | gateway `/presence/ping` |
 |---|---|---|

@@ -6,15 +6,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
+from support import running
 
-from watchtime.embedded import free_port
 from watchtime.settings import Settings
 
 README = Path(__file__).parent.parent / "README.md"
@@ -26,38 +23,19 @@ def readme_sequence(base: str) -> str:
     return block.group(1).replace("BASE=http://127.0.0.1:8000", f"BASE={base}")
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the supervisor exited"
-        try:
-            if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the service never became ready")
-
-
 @pytest.fixture(params=["embedded", "given servers"])
 def service(request: pytest.FixtureRequest, tmp_path: Path, settings: Settings) -> Iterator[str]:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env |= {
         "DATA_DIR": str(tmp_path / "data"),
-        "PORT": str(port),
         "ADMIN_TOKEN": "local-admin-token",
         "FLUSHER_METRICS_PORT": "0",
         "SWEEPER_METRICS_PORT": "0",
     }
     if request.param == "given servers":
         env |= {"REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.database_url or ""}
-    process = subprocess.Popen([sys.executable, "-m", "watchtime.supervisor"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
+    with running("watchtime.supervisor", env) as (base, process):
         yield base
-    finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         assert process.wait(60) == 0
     embedded = (tmp_path / "data").exists()
