@@ -63,27 +63,34 @@ def _refusal(outcome: Outcome) -> GatewayError | None:
 
 
 async def _ping(scope: Scope, receive: Receive) -> Outcome:
-    state, headers = scope["state"], _headers(scope)
+    state, headers = scope["state"], _Headers(scope)
     settings = state["settings"]
     webinar_id = bodies.webinar_id(scope["path_params"])
-    raw = await bodies.read_body(receive, headers.get("content-length"), settings.max_body_bytes)
-    body = bodies.decode(raw, bodies.Ping, headers.get("content-type", ""), empty_ok=True)
-    user_id = auth.viewer(settings, auth.bearer_token(headers.get("authorization", "")))
+    raw = await bodies.read_body(receive, headers.get(b"content-length"), settings.max_body_bytes)
+    body = bodies.decode(raw, bodies.Ping, headers.get(b"content-type"), empty_ok=True)
+    user_id = auth.viewer(settings, auth.bearer_token(headers.get(b"authorization")))
     session_id = body.session()
     if session_id is None:  # the legacy ping: presence only (R-SEM-3)
         if not user_id:
             raise GatewayError(422, "invalid_field", "guests must send session_id")
         outcome: Outcome = await state["store"].presence(webinar_id, user_id)
-    else:
-        outcome = await state["store"].ping(
-            webinar_id, session_id, user_id, state["request_ids"](), body.view_state.is_visible,
-            body.view_state.is_active, extras(headers, scope.get("client")),
-        )  # fmt: skip
-    return outcome
+        return outcome
+    details = extras(headers.get(b"user-agent"), headers.get(b"referer"), scope.get("client"))
+    view = body.view_state
+    return await state["store"].ping(  # type: ignore[no-any-return]
+        webinar_id, session_id, user_id, state["request_ids"](), view.is_visible,
+        view.is_active, details,
+    )  # fmt: skip
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+class _Headers:
+    """The few request headers a ping reads, decoded only when read."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.raw: dict[bytes, bytes] = dict(scope["headers"])
+
+    def get(self, name: bytes) -> str:
+        return self.raw.get(name, b"").decode("latin-1")
 
 
 ENDPOINT = PingEndpoint()

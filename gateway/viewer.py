@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,11 +45,11 @@ def refuse(outcome: Outcome) -> GatewayError:
     return GatewayError(status, error, detail)
 
 
-def extras(headers: Mapping[str, str], client: tuple[str, int] | None) -> dict[str, str]:
+def extras(user_agent: str, referrer: str, client: tuple[str, int] | None) -> dict[str, str]:
     """Write-once details of a new session, clipped so a header cannot bloat Redis."""
     return {
-        "user_agent": headers.get("user-agent", "")[: keys.MAX_EXTRA_BYTES],
-        "referrer": headers.get("referer", "")[: keys.MAX_EXTRA_BYTES],
+        "user_agent": user_agent[: keys.MAX_EXTRA_BYTES],
+        "referrer": referrer[: keys.MAX_EXTRA_BYTES],
         "ip_address": client[0] if client else "",
     }
 
@@ -61,7 +60,9 @@ async def track(request: Request) -> Response:
     body = await bodies.read(request, bodies.Track, state.settings.max_body_bytes)
     user_id = auth.viewer(state.settings, auth.bearer(request))
     session_id = body.required_session()
-    details = extras(request.headers, request.client) | {
+    details = extras(
+        request.headers.get("user-agent", ""), request.headers.get("referer", ""), request.client
+    ) | {
         "agency_id": body.agency_id or "",
         "client_id": body.client_id or "",
     }

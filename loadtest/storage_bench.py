@@ -25,11 +25,13 @@ from redis.asyncio import Redis
 from flusher.flusher import Flusher
 from gateway import report
 from sweeper.sweeper import Sweeper
-from watchtime import keys, webinars
+from watchtime import webinars
+from watchtime.batching import ScriptBatcher
 from watchtime.connections import Backends, backends
 from watchtime.embedded import PostgresServer, RedisServer
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
+from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
@@ -47,46 +49,25 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
 
 
 async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
-    """Two tabs per person; each tab watched, hid, came back: two intervals each."""
-    scripts = Scripts(b.redis)
-    settings = Settings()
+    """Two tabs per person; each tab watched, hid, came back: two intervals each. Calls
+    go through the gateway's batcher, so each step of a slice is one round trip."""
+    store = SessionStore(Scripts(b.redis), Settings(), ScriptBatcher(b.redis, max_batch=PIPELINE))
+    extras = {"user_agent": USER_AGENT, "ip_address": "203.0.113.7",
+              "referrer": "https://example.org/"}  # fmt: skip
     for first in range(0, sessions, PIPELINE):
-        async with b.redis.pipeline(transaction=False) as pipe:
-            for i in range(first, min(first + PIPELINE, sessions)):
-                await _queue_session(pipe, scripts, settings, webinar, i, t0 + i)
-            await pipe.execute()
-
-
-async def _queue_session(
-    pipe: Any, scripts: Scripts, settings: Settings, webinar: UUID, i: int, start: int
-) -> None:
-    """Queues one tab's track and pings on the pipeline (awaiting only queues them)."""
-    session_id, user = f"session_{start}_{i:07d}", str(UUID(int=i // 2 + 1))
-    session_keys = keys.session_keys(webinar, session_id)
-    extras = [
-        "user_agent",
-        USER_AGENT,
-        "ip_address",
-        "203.0.113.7",
-        "referrer",
-        "https://example.org/",
-    ]
-    await scripts.track(
-        keys=session_keys, args=[start, session_id, user, "1", "1", *extras], client=pipe
-    )
-    for offset, visible in ((120_000, "0"), (200_000, "1"), (260_000, "1")):
-        args = [
-            start + offset,
-            session_id,
-            user,
-            visible,
-            "1",
-            settings.delta_cap_ms,
-            settings.min_ping_interval_ms,
-            f"r{offset}",
-            keys.MAX_INTERVALS_PER_SESSION,
-        ]
-        await scripts.ping(keys=session_keys, args=args, client=pipe)
+        tabs = [(f"session_{t0 + i}_{i:07d}", str(UUID(int=i // 2 + 1)), t0 + i)
+                for i in range(first, min(first + PIPELINE, sessions))]  # fmt: skip
+        await asyncio.gather(*(store.track(webinar, s, user, extras=extras, now_ms=start)
+                               for s, user, start in tabs))  # fmt: skip
+        for offset, visible in ((120_000, False), (200_000, True), (260_000, True)):
+            await asyncio.gather(
+                *(
+                    store.ping(
+                        webinar, s, user, f"r{offset}", visible=visible, now_ms=start + offset
+                    )
+                    for s, user, start in tabs
+                )
+            )
 
 
 async def drain(flusher: Flusher) -> None:

@@ -2,10 +2,12 @@
 
 Awaiting one EVALSHA per request costs the gateway more CPU than the rest of the
 request. Instead, calls made during one event-loop turn leave together in the next
-turn as one pipelined write on one connection (no timer: the wait is bounded by the
-loop itself, the size by ``max_batch``), and each caller gets back its own reply or
-its own error. Re-sending a batch after a lost connection is safe: track and exit are
-idempotent and a ping carries a request id its script recognises.
+turn as one pipelined write on one connection, and each caller gets back its own
+reply or its own error. While ``MAX_IN_FLIGHT`` batches are out, new calls wait for
+one of them to return: under load the batches grow (fewer writes, fewer syscalls),
+idle there is no wait at all, and no timer is involved. Re-sending a batch after a
+lost connection is safe: track and exit are idempotent and a ping carries a request id
+its script recognises.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError, Time
 from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
 
 DEFAULT_MAX_BATCH = 256
+# Two keep Redis busy (it runs one batch while the next travels); more only shrink batches.
+MAX_IN_FLIGHT = 2
 
 
 class _Call(NamedTuple):
@@ -44,7 +48,7 @@ class ScriptBatcher:
         self.queue.append(call)
         if len(self.queue) >= self.max_batch:
             self._flush()
-        elif len(self.queue) == 1:
+        elif len(self.queue) == 1 and len(self.in_flight) < MAX_IN_FLIGHT:
             loop.call_soon(self._flush)
         return await call.reply
 
@@ -54,7 +58,11 @@ class ScriptBatcher:
         batch, self.queue = self.queue, []
         task = asyncio.create_task(self._send(batch))
         self.in_flight.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self.in_flight.discard)
+        task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self._flush()  # what queued up behind the in-flight limit
 
     async def _send(self, batch: list[_Call]) -> None:
         REDIS_BATCH_CALLS.observe(len(batch))

@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import msgspec
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from watchtime import keys
-from watchtime.errors import redis_boundary
+from watchtime.errors import BackendUnavailable
 from watchtime.scripts import Scripts
 from watchtime.settings import Settings
 
@@ -54,8 +56,8 @@ def _pairs_to_dict(flat: list[bytes]) -> dict[str, str]:
     return {field.decode(): value.decode() for field, value in zip(items, items, strict=True)}
 
 
-def _flatten(extras: Mapping[str, str]) -> list[str]:
-    return [item for field, value in extras.items() if value for item in (field, value)]
+def _details(extras: Mapping[str, str] | None) -> bytes:
+    return msgspec.json.encode({field: value for field, value in (extras or {}).items() if value})
 
 
 # How scripts reach Redis: directly, or coalesced with other requests' calls.
@@ -83,8 +85,10 @@ class SessionStore:
         self.tombstone_ttl_seconds = settings.tombstone_ttl_seconds
 
     async def _call(self, script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
-        with redis_boundary():
+        try:  # not redis_boundary(): a context manager per ping costs more than this
             return await self.run(script, script_keys, args)
+        except RedisError as e:
+            raise BackendUnavailable(f"redis: {e}") from e
 
     async def track(
         self,
@@ -96,8 +100,7 @@ class SessionStore:
         extras: Mapping[str, str] | None = None,
         now_ms: int | None = None,
     ) -> Outcome:
-        args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
-        args += _flatten(extras or {})
+        args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active), _details(extras)]
         reply = await self._call(
             self.scripts.track, keys.session_keys(webinar_id, session_id), args
         )
@@ -116,7 +119,7 @@ class SessionStore:
     ) -> Outcome:
         args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
         args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
-        args += _flatten(extras or {})
+        args.append(_details(extras))
         reply = await self._call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
         return _outcome(reply)
 

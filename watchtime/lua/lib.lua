@@ -42,12 +42,18 @@ local function mark_dirty(dirty_key, session_id, now)
   redis.call('ZADD', dirty_key, 'NX', now, session_id)
 end
 
--- Creates an open session; extras is a flat field/value list written once.
-local function open_session(k, session_id, user_id, now, visible, active, pings, extras)
+-- Creates an open session; extras_json is a JSON object of details written once (one
+-- argument instead of many: it is sent with every ping and decoded only here).
+local function open_session(k, session_id, user_id, now, visible, active, pings, extras_json)
   redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now,
     'last_heartbeat_at', now, 'watched_ms', 0, 'visible', visible, 'active', active,
     'ping_count', pings, 'version', 1)
-  if #extras > 0 then redis.call('HSET', k.extras, unpack(extras)) end
+  local fields = {}
+  for field, value in pairs(cjson.decode(extras_json)) do
+    fields[#fields + 1] = field
+    fields[#fields + 1] = value
+  end
+  if #fields > 0 then redis.call('HSET', k.extras, unpack(fields)) end
   redis.call('ZADD', k.active, now, session_id)
   local viewer = viewer_of(user_id, session_id)
   redis.call('ZADD', k.presence, now, viewer)

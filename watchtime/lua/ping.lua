@@ -10,7 +10,7 @@ local cap_ms = tonumber(ARGV[6])           -- Δt cap, ms
 local min_interval_ms = tonumber(ARGV[7])  -- rate limit for repeats of the same visibility
 local request_id = ARGV[8]                 -- unique per HTTP request: a retried call is a no-op
 local max_intervals = tonumber(ARGV[9])
-local extras = {unpack(ARGV, 10)}          -- written only if this ping creates the session
+local extras = ARGV[10]                    -- JSON, written only if this ping creates the session
 
 local k = session_keyset()
 local session = load_session(k.session)

@@ -5,7 +5,7 @@ local session_id = ARGV[2]
 local user_id = ARGV[3]           -- '' for a guest
 local visible = ARGV[4]           -- '1' | '0'
 local active = ARGV[5]            -- '1' | '0'
-local extras = {unpack(ARGV, 6)}  -- field, value, ... written once
+local extras = ARGV[6]            -- JSON object of details, written once
 
 local k = session_keyset()
 local session = load_session(k.session)
