@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import uvicorn
 
-from watchtime.settings import load_or_exit
+from watchtime.settings import Settings, load_or_exit
 
 
 def main() -> None:
     settings = load_or_exit("watchtime-gateway")  # fail with one line before uvicorn starts
+    if settings.gateway_workers > 1:
+        _multiprocess_metrics(settings)
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
@@ -20,6 +27,16 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         access_log=False,  # one line per ping would cost more than the ping
     )
+
+
+def _multiprocess_metrics(settings: Settings) -> None:
+    """Each worker writes its metrics to files that ``/metrics`` adds up. The folder is
+    emptied at every start so no earlier run's counters come back; the workers inherit
+    its name through the environment, before they import prometheus_client."""
+    folder = settings.metrics_dir or Path(tempfile.mkdtemp(prefix="watchtime-metrics-"))
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from prometheus_client import multiprocess
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -30,6 +32,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "store": b.store,
                 "request_ids": viewer.RequestIds(),
             }
+            if settings.metrics_dir:  # this worker's live gauges leave the sums
+                multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]
 
     return Starlette(
         routes=[

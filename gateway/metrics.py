@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PINGS = Counter("watchtime_pings_total", "Heartbeat pings by outcome", ["outcome"])
 SESSIONS_CREATED = Counter("watchtime_sessions_created_total", "Sessions created by track or ping")
 REDIS_ERRORS = Counter(
     "watchtime_redis_errors_total", "Requests that failed because Redis did not answer"
+)
+IN_FLIGHT = Gauge(
+    "watchtime_http_requests_in_flight",
+    "Requests being served now",
+    multiprocess_mode="livesum",  # across the live workers; a dead worker's share drops out
 )
 REQUEST_SECONDS = Histogram(
     "watchtime_http_request_duration_seconds",
@@ -32,6 +37,7 @@ class LatencyMiddleware:
             return await self.app(scope, receive, send)
         start = time.perf_counter()
         status = 500
+        IN_FLIGHT.inc()
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -42,6 +48,7 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            IN_FLIGHT.dec()
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUEST_SECONDS.labels(scope["method"], route, status).observe(
                 time.perf_counter() - start

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +30,17 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry(request: Request) -> CollectorRegistry:
+    """This process's metrics, or every worker's added up when there are several."""
+    folder = request.state.settings.metrics_dir
+    if folder is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    return registry
 
 
 ROUTES = [

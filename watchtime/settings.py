@@ -26,6 +26,7 @@ class Settings:
     host: str = keys.HOST
     port: int = keys.PORT
     gateway_workers: int = 1
+    metrics_dir: Path | None = None  # prometheus_client's multiprocess folder
     heartbeat_interval_seconds: float = keys.HEARTBEAT_INTERVAL_SECONDS
     delta_cap_multiplier: float = keys.DELTA_CAP_MULTIPLIER
     stale_after_seconds: float = keys.STALE_AFTER_SECONDS
@@ -82,7 +83,10 @@ class Settings:
             data_dir=Path(reader.text("DATA_DIR", keys.DATA_DIR)),
             host=reader.text("HOST", keys.HOST),
             port=reader.number("PORT", int, keys.PORT, low=1, high=65535),
-            gateway_workers=reader.number("GATEWAY_WORKERS", int, 1, low=1),
+            gateway_workers=reader.number("GATEWAY_WORKERS", int, os.cpu_count() or 1, low=1),
+            metrics_dir=Path(reader.text("PROMETHEUS_MULTIPROC_DIR"))
+            if reader.text("PROMETHEUS_MULTIPROC_DIR")
+            else None,
             heartbeat_interval_seconds=reader.seconds(
                 "SESSION_HEARTBEAT_INTERVAL_SECONDS", keys.HEARTBEAT_INTERVAL_SECONDS
             ),
