@@ -117,7 +117,8 @@ def rows(tab: Page) -> list[dict[str, str]]:
     """The table as shown, once it is."""
     expect(tab.locator("#report")).to_be_visible()
     cells = tab.eval_on_selector_all(
-        "#people tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        "#people tbody tr[data-viewer]",
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))",
     )
     return [dict(zip(COLUMNS, row, strict=True)) for row in cells]
 
@@ -334,3 +335,46 @@ def test_end_now_sets_the_actual_end_once(gateway: str, organiser: Page, s0: int
     ended_ms = round(datetime.fromisoformat(ended).timestamp() * 1000)
     expect(organiser.locator("#message")).to_have_text(f"Webinar ended at {local_text(ended_ms)}.")
     expect(organiser.locator("[name=webinar_actual_end_time]")).to_have_value(local_input(ended_ms))
+
+
+def test_a_new_webinar_is_created_from_the_page(gateway: str, organiser: Page, s0: int) -> None:
+    webinar = uuid4()
+    sign_in(organiser, gateway, webinar)
+    expect(organiser.locator("#message")).to_have_text(
+        "There is no webinar with this id yet: fill in its schedule and save to create it."
+    )
+    expect(organiser.locator("#report")).to_be_hidden()
+    expect(organiser.locator("#end-now")).to_be_disabled()
+
+    form = organiser.locator("#schedule")
+    form.locator("[name=title]").fill("Product launch")
+    form.locator("[name=webinar_start_time]").fill(local_input(s0))
+    form.locator("[name=webinar_scheduled_end_time]").fill(local_input(at(s0, 3600)))
+    form.locator("[name=post_window_minutes]").fill("15")
+    form.locator("button[type=submit]").click()
+
+    expect(organiser.locator("#report")).to_be_visible()
+    expect(organiser.locator("#title")).to_have_text("Product launch")
+    expect(organiser.locator("#end-now")).to_be_enabled()
+    created = api(gateway, webinar).json()
+    assert created | {"created_at": None, "updated_at": None} == {
+        "id": str(webinar),
+        "title": "Product launch",
+        "webinar_start_time": iso(s0).replace("+00:00", "Z"),
+        "webinar_scheduled_end_time": iso(at(s0, 3600)).replace("+00:00", "Z"),
+        "webinar_actual_end_time": None,
+        "post_window_minutes": 15,
+        "created_at": None,
+        "updated_at": None,
+    }
+    updated = round(datetime.fromisoformat(created["updated_at"]).timestamp() * 1000)
+    expect(organiser.locator("#message")).to_have_text(f"Schedule saved at {local_text(updated)}.")
+    # Nobody yet: an empty table and empty charts.
+    assert rows(organiser) == []
+    expect(organiser.locator("#people tbody")).to_have_text("Nobody yet.")
+    assert histogram(organiser) == [0] * 10
+    assert summary(organiser)["People"] == "0"
+    assert summary(organiser)["Programme"] == "1:00:00"
+    expect(organiser.locator("#concurrency")).to_have_text(
+        "No snapshots yet: one a minute while people watch."
+    )

@@ -170,6 +170,7 @@
       return true;
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) throw error;
+      $("end-now").disabled = true;
       say("There is no webinar with this id yet: fill in its schedule and save to create it.");
       return false;
     }
