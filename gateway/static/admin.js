@@ -33,7 +33,8 @@
   }
 
   async function api(path, init = {}) {
-    const headers = { ...init.headers, Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = { ...init.headers, Authorization: `Bearer ${token}` };
     const response = await fetch(`/api/webinars/${webinarId}${path}`, {
       ...init,
       headers,
@@ -255,7 +256,8 @@
       ["Average share watched", percent(s.avg_watched_share)],
       ["Programme", duration(report.content_duration_seconds)],
     ];
-    const items = figures.map(([label, value]) => el("div", {}, el("dt", {}, label), el("dd", {}, value)));
+    const items = figures.map(([label, value]) =>
+      el("div", {}, el("dt", {}, label), el("dd", {}, value)));
     $("summary").replaceChildren(...items);
     $("window").textContent =
       `Programme from ${localText(report.content_from)} to ${localText(report.content_to)}; ` +
@@ -299,6 +301,11 @@
     return el("td", { "data-label": label, ...attrs }, text);
   }
 
+  /** A duration cell: whole seconds shown, the exact value in its tooltip. */
+  function durationCell(label, value) {
+    return cell(label, duration(value), { class: "num", title: `${value} s` });
+  }
+
   function personRow(p) {
     const share = table.duration ? p.watched_seconds / table.duration : 0;
     return el(
@@ -306,8 +313,8 @@
       { "data-viewer": p.viewer },
       cell("Viewer", p.viewer, { class: "viewer" }),
       cell("Sessions", count(p.sessions), { class: "num" }),
-      cell("Watched", duration(p.watched_seconds), { class: "num", title: `${p.watched_seconds} s` }),
-      cell("Present", duration(p.present_seconds), { class: "num", title: `${p.present_seconds} s` }),
+      durationCell("Watched", p.watched_seconds),
+      durationCell("Present", p.present_seconds),
       cell("Share", percent(share), { class: "num" }),
       cell("First entered", localText(p.first_entered_at)),
       cell("Last seen", localText(p.last_seen_at)),
@@ -316,12 +323,15 @@
 
   function renderRows() {
     const rows = table.people.slice(0, table.shown).map(personRow);
-    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "Nobody yet.")));
+    if (!rows.length) {
+      rows.push(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "Nobody yet.")));
+    }
     $("people").tBodies[0].replaceChildren(...rows);
     const hidden = table.people.length - table.shown;
     const more = $("more-rows");
     more.hidden = hidden <= 0;
-    more.textContent = `Show ${count(Math.min(hidden, ROWS_STEP))} more (${count(hidden)} not shown)`;
+    more.textContent =
+      `Show ${count(Math.min(hidden, ROWS_STEP))} more (${count(hidden)} not shown)`;
     for (const button of document.querySelectorAll("#people th button")) {
       const th = button.parentElement;
       if (button.dataset.sort !== table.column) th.removeAttribute("aria-sort");
@@ -382,7 +392,8 @@
   function shareCounts(people, contentSeconds) {
     const counts = new Array(BUCKETS).fill(0);
     for (const p of people) {
-      counts[Math.min(BUCKETS - 1, Math.floor((p.watched_seconds * BUCKETS) / contentSeconds))] += 1;
+      const bucket = Math.floor((p.watched_seconds * BUCKETS) / contentSeconds);
+      counts[Math.min(BUCKETS - 1, bucket)] += 1;
     }
     return counts;
   }
@@ -398,7 +409,9 @@
     counts.forEach((n, i) => {
       const [from, to] = [(i * 100) / BUCKETS, ((i + 1) * 100) / BUCKETS];
       const x = area.left + i * slot;
-      const bar = { class: "bar", x: x + gap / 2, y: y(n), width: slot - gap, height: area.bottom - y(n) };
+      const bar = {
+        class: "bar", x: x + gap / 2, y: y(n), width: slot - gap, height: area.bottom - y(n),
+      };
       const data = { "data-bucket": i, "data-from": from, "data-to": to, "data-count": n };
       const title = `${from}–${to}% watched: ${plural(n, "person", "people")}`;
       chart.append(svg("rect", { ...bar, ...data }, svg("title", {}, title)));
@@ -413,11 +426,14 @@
     const chart = $("concurrency");
     const area = frame(chart);
     const { points } = charts;
-    if (!points.length) return note(chart, area, "No snapshots yet: one a minute while people watch.");
+    if (!points.length) {
+      return note(chart, area, "No snapshots yet: one a minute while people watch.");
+    }
     const times = points.map((p) => timeOf(p.at));
     const [first, last] = [times[0], times[times.length - 1]];
     const width = area.right - area.left;
-    const x = (t) => area.left + (last === first ? width / 2 : ((t - first) / (last - first)) * width);
+    const x = (t) =>
+      area.left + (last === first ? width / 2 : ((t - first) / (last - first)) * width);
     const y = yAxis(chart, area, maxOf(points.map((p) => Math.max(p.viewers, p.active_sessions))));
     const line = (series) => svg("polyline", {
       class: `line ${series === "viewers" ? "viewers" : "sessions"}`,
@@ -427,9 +443,11 @@
     points.forEach((p, i) => {
       const title = `${localText(p.at)}: ${plural(p.viewers, "viewer")}, ` +
         plural(p.active_sessions, "open session");
-      const data = { "data-at": p.at, "data-viewers": p.viewers, "data-active-sessions": p.active_sessions };
-      chart.append(svg("circle", { class: "point", cx: x(times[i]), cy: y(p.viewers), r: 3.5, ...data },
-        svg("title", {}, title)));
+      const data = {
+        "data-at": p.at, "data-viewers": p.viewers, "data-active-sessions": p.active_sessions,
+      };
+      const point = { class: "point", cx: x(times[i]), cy: y(p.viewers), r: 3.5, ...data };
+      chart.append(svg("circle", point, svg("title", {}, title)));
     });
     const labelled = first === last ? [first] : [first, (first + last) / 2, last];
     for (const t of labelled) xLabel(chart, area, x(t), localText(new Date(t)).slice(11, 16));
