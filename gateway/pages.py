@@ -1,8 +1,10 @@
-"""Pages for people: the browser client script and the demo viewer page (R-CLIENT)."""
+"""Pages for people: the browser client script, the demo viewer page (R-CLIENT) and the
+organiser's page of one webinar."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.resources import files
 
 from starlette.requests import Request
@@ -14,8 +16,20 @@ from starlette.types import Scope
 # Pages embed /static/watchtime.js by a fixed name: a fix reaches every viewer within
 # the hour, and revalidation afterwards is a 304 thanks to StaticFiles' ETag.
 STATIC_CACHE_CONTROL = "public, max-age=3600"
+# Pages are revalidated on every visit. no-cache, not no-store: no-store would keep the
+# demo page out of the back/forward cache.
+PAGE_CACHE_CONTROL = "no-cache"
+# The organiser's page keeps the admin token in sessionStorage: it may run only its own
+# script and talk only to this origin, so injected markup can neither run code nor send
+# the token elsewhere; and no other site may frame it (clickjacking "End now").
+ADMIN_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
-DEMO_HTML = (files("gateway") / "html" / "demo.html").read_text(encoding="utf-8")
+
+def _html(name: str) -> str:
+    return (files("gateway") / "html" / name).read_text(encoding="utf-8")
 
 
 class CachedStaticFiles(StaticFiles):
@@ -31,12 +45,26 @@ class CachedStaticFiles(StaticFiles):
         return response
 
 
-async def demo(request: Request) -> Response:
-    # no-cache, not no-store: no-store would keep the page out of the back/forward cache.
-    return HTMLResponse(DEMO_HTML, headers={"Cache-Control": "no-cache"})
+def page(
+    html: str, headers: Mapping[str, str] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint serving one fixed page: the page's script reads the ids in its URL."""
+    all_headers = {"Cache-Control": PAGE_CACHE_CONTROL, **(headers or {})}
+
+    async def endpoint(request: Request) -> Response:
+        return HTMLResponse(html, headers=all_headers)
+
+    return endpoint
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/demo/{webinar_id:uuid}", demo, methods=["GET"]),
+    Route("/demo/{webinar_id:uuid}", page(_html("demo.html")), methods=["GET"]),
+    # A static shell without data, served to anyone: it asks for the admin token and
+    # every figure it shows comes from the admin API, which checks that token.
+    Route(
+        "/admin/webinars/{webinar_id:uuid}",
+        page(_html("admin.html"), {"Content-Security-Policy": ADMIN_CSP}),
+        methods=["GET"],
+    ),
     Mount("/static", CachedStaticFiles(packages=[("gateway", "static")]), name="static"),
 ]

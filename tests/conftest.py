@@ -23,6 +23,8 @@ from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
 
 TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
+# Chromium and the gateway process for the browser tests.
+pytest_plugins = ["browsers"]
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +123,14 @@ def app_settings(settings: Settings) -> Settings:
 def client(app_settings: Settings, sync_redis: SyncRedis, clean_pg: None) -> Iterator[TestClient]:
     with TestClient(create_app(app_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def s0(sync_redis: SyncRedis) -> int:
+    """A content start for seeded sessions: an hour ago on the Redis clock, on a whole
+    second, in ms."""
+    seconds, _ = sync_redis.time()
+    return (int(seconds) - 3600) * 1000
 
 
 @pytest.fixture

@@ -9,14 +9,25 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+import anyio
+import asyncpg
 import httpx2
 from redis import Redis
 
+from flusher.flusher import Flusher
+from watchtime.connections import backends
 from watchtime.embedded import free_port
+from watchtime.sessions import SessionStore
+from watchtime.settings import Settings
+
+Actions = Callable[[SessionStore], Awaitable[object]]
 
 
 def _b64(data: bytes) -> str:
@@ -63,3 +74,50 @@ def running(module: str, env: Mapping[str, str]) -> Iterator[tuple[str, subproce
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+def at(s0: int, seconds: float) -> int:
+    """``seconds`` after ``s0``, in ms."""
+    return s0 + round(seconds * 1000)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def run_async(function: Callable[[], Awaitable[None]]) -> None:
+    """Runs ``function`` to its end in a thread of its own: the calling thread may run an
+    event loop already (Playwright's sync API does)."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(anyio.run, function).result()
+
+
+def seed(settings: Settings, actions: Actions) -> None:
+    """Runs viewer actions through the scripts (explicit times), then one flush."""
+
+    async def run() -> None:
+        async with backends(settings, pg_max_size=2) as b:
+            await actions(b.store)
+            while await Flusher(b.redis, b.pg, b.store, settings).cycle():
+                pass
+
+    run_async(run)
+
+
+def add_snapshots(
+    settings: Settings, webinar: UUID, points: Iterable[tuple[int, int, int]]
+) -> None:
+    """Rows of webinar_viewer_snapshots, as the sweeper takes them: (at in ms, viewers,
+    active sessions)."""
+    rows = [(webinar, datetime.fromtimestamp(ms / 1000, UTC), *counts) for ms, *counts in points]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.executemany(
+                "INSERT INTO webinar_viewer_snapshots VALUES ($1, $2, $3, $4)", rows
+            )
+        finally:
+            await conn.close()
+
+    run_async(run)

@@ -1,115 +1,24 @@
 """The browser client (``/static/watchtime.js``, R-CLIENT) in Debian's Chromium against the
-real gateway: every claim is read back from the session state the gateway wrote to Redis.
-
-Chromium is started here and Playwright attaches to it over CDP with ``no_defaults``:
-Playwright's own ``launch`` turns on focus emulation in every page, which keeps a page
-"visible" whatever happens, and these tests need Chromium's real visibility.
-"""
+real gateway (fixtures in browsers.py): every claim is read back from the session state
+the gateway wrote to Redis."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import struct
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TypeVar
 from uuid import UUID, uuid4
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+from browsers import ADMIN_TOKEN, HEARTBEAT_SECONDS, PATIENCE_SECONDS, eventually, screenshots
+from playwright.sync_api import BrowserContext, Page, Route
 from redis import Redis
-from support import running
 
 from watchtime import keys
-from watchtime.embedded import PostgresServer, RedisServer
 
-T = TypeVar("T")
-
-HEARTBEAT_SECONDS = 1.0
 # The client pings up to 10 % early (its jitter); margins below are derived from this.
 SHORTEST_PING_GAP_MS = 0.9 * HEARTBEAT_SECONDS * 1000
-# Long enough for a few heartbeats on a loaded machine, short enough to fail fast.
-PATIENCE_SECONDS = 15 * HEARTBEAT_SECONDS
-ADMIN_TOKEN = "browser-test-admin-token"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-    "--remote-debugging-port=0",
-)
-
-
-@pytest.fixture(scope="module")
-def gateway(redis_server: RedisServer, postgres_server: PostgresServer) -> Iterator[str]:
-    """The gateway process, with a heartbeat short enough to watch several."""
-    env = os.environ | {
-        "REDIS_URL": redis_server.url,
-        "DATABASE_URL": postgres_server.url,
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
-        "MIN_PING_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS / 5),
-        "SESSION_STALE_AFTER_SECONDS": str(30 * HEARTBEAT_SECONDS),
-        "LOG_LEVEL": "WARNING",
-    }
-    with running("gateway", env) as (base, process):
-        yield base
-        process.terminate()
-
-
-def devtools_port(user_data_dir: Path, process: subprocess.Popen[bytes]) -> int:
-    """The port Chromium chose for CDP, which it writes into its profile when listening."""
-    port_file = user_data_dir / "DevToolsActivePort"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "chromium exited"
-        if port_file.exists() and port_file.read_text().count("\n"):
-            return int(port_file.read_text().split("\n", 1)[0])
-        time.sleep(0.05)
-    raise AssertionError("chromium never opened its DevTools port")
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture
-def chromium(playwright: Playwright, tmp_path: Path) -> Iterator[Browser]:
-    """A new browser per test: nothing (a fake clock, a cached page) leaks into the next."""
-    profile = tmp_path / "chromium-profile"
-    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        endpoint = f"http://127.0.0.1:{devtools_port(profile, process)}"
-        browser = playwright.chromium.connect_over_cdp(endpoint, no_defaults=True)
-        yield browser
-        browser.close()
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-@pytest.fixture
-def window(chromium: Browser) -> BrowserContext:
-    """The browser's one window: a new page is a new tab in it, in front of the others."""
-    return chromium.contexts[0]
-
-
-@pytest.fixture
-def tab(window: BrowserContext) -> Page:
-    return window.new_page()
 
 
 @pytest.fixture
@@ -123,17 +32,6 @@ def webinar(gateway: str, sync_redis: Redis) -> UUID:
     )
     assert response.status_code == 200
     return webinar_id
-
-
-def eventually(probe: Callable[[], T | None], what: str) -> T:
-    """The first truthy answer of ``probe``, polled until PATIENCE_SECONDS have passed."""
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while time.monotonic() < deadline:
-        answer = probe()
-        if answer:
-            return answer
-        time.sleep(0.05)
-    raise AssertionError(f"never saw {what}")
 
 
 class Sessions:
@@ -210,6 +108,7 @@ def test_a_page_load_tracks_a_session_and_pings_it(
     # What the page shows a person.
     assert tab.text_content("#session") == session_id
     assert re.fullmatch(r"ping: HTTP 204 at .+", tab.text_content("#status") or "")
+    screenshots(tab, "demo")
 
 
 def pause_timers(tab: Page) -> None:

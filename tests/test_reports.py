@@ -4,49 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID, uuid4
 
-import anyio
-import pytest
-from redis import Redis
 from starlette.testclient import TestClient
+from support import add_snapshots, at, iso, seed
 
-from flusher.flusher import Flusher
-from watchtime.connections import backends
 from watchtime.sessions import SessionStore
-from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
-Actions = Callable[[SessionStore], Awaitable[object]]
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
-
-
-def seed(settings: Settings, actions: Actions) -> None:
-    """Runs viewer actions through the scripts (explicit times), then one flush."""
-
-    async def run() -> None:
-        async with backends(settings, pg_max_size=2) as b:
-            await actions(b.store)
-            while await Flusher(b.redis, b.pg, b.store, settings).cycle():
-                pass
-
-    anyio.run(run)
-
-
-@pytest.fixture
-def s0(sync_redis: Redis) -> int:
-    """Content start: an hour ago on the Redis clock, on a whole second."""
-    seconds, _ = sync_redis.time()
-    return (int(seconds) - 3600) * 1000
-
-
-def at(s0: int, seconds: float) -> int:
-    return s0 + round(seconds * 1000)
 
 
 def schedule(
@@ -249,23 +215,11 @@ def test_report_errors(client, s0):
         assert (answer.status_code, answer.json()["error"]) == (422, "invalid_field")
 
 
-def test_concurrency_series(client, settings, s0, pg_sync=None):
+def test_concurrency_series(client, settings, s0):
     webinar = uuid4()
     schedule(client, webinar, at(s0, 0))
 
-    async def snapshots(store: SessionStore) -> None:
-        del store
-        async with backends(settings, pg_max_size=1) as b:
-            for minute, viewers in ((0, 3), (1, 5), (2, 4)):
-                await b.pg.execute(
-                    "INSERT INTO webinar_viewer_snapshots VALUES ($1, $2, $3, $4)",
-                    webinar,
-                    datetime.fromtimestamp(at(s0, 60 * minute) / 1000, UTC),
-                    viewers,
-                    viewers + 1,
-                )
-
-    seed(settings, snapshots)
+    add_snapshots(settings, webinar, [(at(s0, 0), 3, 4), (at(s0, 60), 5, 6), (at(s0, 120), 4, 5)])
     body = client.get(f"/api/webinars/{webinar}/stats/concurrency", headers=ADMIN).json()
     assert [(p["viewers"], p["active_sessions"]) for p in body["points"]] == [
         (3, 4),
