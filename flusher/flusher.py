@@ -18,10 +18,10 @@ from uuid import UUID
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
-from redis.asyncio import Redis
 
 from flusher import rows
 from watchtime import keys, registry
+from watchtime.client import RedisClient
 from watchtime.errors import postgres_boundary
 from watchtime.sessions import Collected, SessionStore
 from watchtime.settings import Settings
@@ -57,7 +57,7 @@ class Part(NamedTuple):
 
 class Flusher:
     def __init__(
-        self, redis: Redis, pg: asyncpg.Pool, store: SessionStore, settings: Settings
+        self, redis: RedisClient, pg: asyncpg.Pool, store: SessionStore, settings: Settings
     ) -> None:
         self.redis = redis
         self.pg = pg

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from redis.asyncio import Redis
-
 from flusher.flusher import Flusher
 from gateway import report
 from sweeper.sweeper import Sweeper
 from watchtime import webinars
 from watchtime.batching import ScriptBatcher
+from watchtime.client import RedisClient
 from watchtime.connections import Backends, backends
 from watchtime.embedded import PostgresServer, RedisServer
 from watchtime.migrate import migrate_url
@@ -38,7 +37,7 @@ USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
 PIPELINE = 500  # script calls per round trip while seeding
 
 
-async def used_memory(redis: Redis) -> int:
+async def used_memory(redis: RedisClient) -> int:
     return int((await redis.info("memory"))["used_memory"])
 
 

@@ -15,9 +15,9 @@ from uuid import UUID
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
-from redis.asyncio import Redis
 
 from watchtime import clock, keys, registry, webinars
+from watchtime.client import RedisClient
 from watchtime.errors import postgres_boundary
 from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.sessions import SessionStore
@@ -65,7 +65,7 @@ DELETE_OLD = {
 
 class Sweeper:
     def __init__(
-        self, redis: Redis, pg: asyncpg.Pool, store: SessionStore, settings: Settings
+        self, redis: RedisClient, pg: asyncpg.Pool, store: SessionStore, settings: Settings
     ) -> None:
         self.redis = redis
         self.pg = pg

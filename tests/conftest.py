@@ -10,13 +10,12 @@ import anyio
 import asyncpg
 import pytest
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from watchtime.batching import ScriptBatcher
-from watchtime.connections import redis_client
-from watchtime.embedded import PostgresServer, RedisServer
+from watchtime.client import RedisClient, redis_client
+from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
@@ -54,11 +53,32 @@ def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(servers_dir: Path) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(servers_dir / "cluster")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["standalone"])
+def topology(request: pytest.FixtureRequest) -> str:
+    """Redis as one server; ``both_topologies`` runs a module on a cluster as well."""
+    return str(request.param)
+
+
+both_topologies = pytest.mark.parametrize("topology", ["standalone", "cluster"], indirect=True)
+
+
 @pytest.fixture
-def settings(redis_server: RedisServer, postgres_server: PostgresServer) -> Settings:
+def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisServer,
+             postgres_server: PostgresServer) -> Settings:  # fmt: skip
     """SPEC defaults (interval 120 s, cap 360 s) against the test servers."""
+    cluster = topology == "cluster"
+    redis_url = request.getfixturevalue("redis_cluster").url if cluster else redis_server.url
     return Settings(
-        redis_url=redis_server.url,
+        redis_url=redis_url,
+        redis_cluster=cluster,
         database_url=postgres_server.url,
         admin_token="test-admin-token",
         viewer_token_secret="test-viewer-secret",
@@ -78,7 +98,7 @@ async def truncate(database_url: str) -> None:
 
 
 @pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
+async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
     client = redis_client(settings)
     await client.flushall()
     yield client
@@ -94,7 +114,9 @@ async def pg(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Connectio
 
 
 @pytest.fixture(params=["direct", "batched"])
-async def store(redis: Redis, settings: Settings, request: pytest.FixtureRequest) -> SessionStore:
+async def store(
+    redis: RedisClient, settings: Settings, request: pytest.FixtureRequest
+) -> SessionStore:
     """The session scripts called one by one, and coalesced as the gateway calls them."""
     run = ScriptBatcher(redis) if request.param == "batched" else run_directly
     return SessionStore(Scripts(redis), settings, run)

@@ -6,6 +6,7 @@ import asyncio
 from uuid import UUID, uuid4
 
 import pytest
+from conftest import both_topologies
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -88,3 +89,32 @@ async def test_a_lost_connection_is_retried(redis, batcher, settings, webinar):
     await redis.client_kill_filter(_type="normal", skipme=True)  # the batcher's pooled connection
     await redis.client_kill_filter(_type="normal", skipme=False)
     assert await store.ping(webinar, "s1", "", "r1", now_ms=T0 + 5000) == Outcome("ok", 5000, 5000)
+
+
+@both_topologies
+async def test_one_batch_across_webinars_gets_each_reply_right(redis, settings):
+    """On a cluster the webinars' slots live on different primaries: one write per node."""
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis))
+    webinars = [uuid4() for _ in range(12)]
+    for w in webinars:
+        await redis.hset(keys.meta(w), mapping={"start": T0})
+    await asyncio.gather(*(store.track(w, "s", "", now_ms=T0) for w in webinars))
+    pings = await asyncio.gather(
+        *(store.ping(w, "s", "", "r", now_ms=T0 + 1000 * (i + 1)) for i, w in enumerate(webinars))
+    )
+    assert pings == [Outcome("ok", 1000 * (i + 1), 1000 * (i + 1)) for i in range(12)]
+
+
+@both_topologies
+async def test_scripts_reloaded_on_every_node(redis, settings):
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis))
+    webinars = [uuid4() for _ in range(6)]
+    for w in webinars:
+        await redis.hset(keys.meta(w), mapping={"start": T0})
+    await redis.script_flush()  # every primary forgets
+    reloaded = REDIS_NOSCRIPT._value.get()
+    assert (
+        await asyncio.gather(*(store.track(w, "s", "", now_ms=T0) for w in webinars))
+        == [Outcome("created")] * 6
+    )
+    assert REDIS_NOSCRIPT._value.get() == reloaded + 6

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from conftest import with_settings
+from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
 from test_flusher import assert_matches_redis, at, rows
 
@@ -24,7 +24,7 @@ from watchtime.errors import BackendUnavailable
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, both_topologies]
 
 
 @pytest.fixture
@@ -110,6 +110,7 @@ async def test_postgres_down_then_up_every_session_arrives(
 def spawn_flusher(settings: Settings) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "REDIS_URL": settings.redis_url or "",
+        "REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
         "DATABASE_URL": settings.database_url or "",
         "FLUSH_INTERVAL_SECONDS": "0.02",
         "FLUSH_BATCH_SIZE": "25",

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from conftest import with_settings
+from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
 
 from flusher.flusher import Flusher
@@ -16,7 +16,7 @@ from flusher.rows import UPSERT, columns, row
 from watchtime import keys
 from watchtime.sessions import SessionStore
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, both_topologies]
 
 T0 = 1_800_000_000_000
 

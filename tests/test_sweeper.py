@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from conftest import both_topologies
 from redis.asyncio import Redis
 from test_flusher import at, hot, ms, rows
 
@@ -18,7 +19,7 @@ from watchtime import clock, keys, webinars
 from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, both_topologies]
 
 STALE = 300  # s, the default stale limit
 

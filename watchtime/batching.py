@@ -2,31 +2,45 @@
 
 Awaiting one EVALSHA per request costs the gateway more CPU than the rest of the
 request. Instead, calls made during one event-loop turn leave together in the next
-turn as one pipelined write on one connection, and each caller gets back its own
-reply or its own error. While ``MAX_IN_FLIGHT`` batches are out, new calls wait for
-one of them to return: under load the batches grow (fewer writes, fewer syscalls),
-idle there is no wait at all, and no timer is involved. Re-sending a batch after a
-lost connection is safe: track and exit are idempotent and a ping carries a request id
-its script recognises.
+turn as one pipelined write per Redis node, and each caller gets back its own reply
+or its own error. While ``MAX_IN_FLIGHT`` batches are out, new calls wait for one of
+them to return: under load the batches grow (fewer writes, fewer syscalls), idle
+there is no wait at all, and no timer is involved.
+
+Re-sending a call is safe: track and exit are idempotent and a ping carries a
+request id its script recognises. So a lost connection is retried once, a Redis that
+forgot its scripts (restart, failover) gets them loaded again, and on a cluster a
+call answered ``MOVED`` goes to the new owner of its slot.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Sequence
+from types import UnionType
+from typing import Any, NamedTuple, Protocol
 
 import hiredis
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ConnectionError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TimeoutError,
+)
 
+from watchtime.client import RedisClient
 from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
 
 DEFAULT_MAX_BATCH = 256
 # Two keep Redis busy (it runs one batch while the next travels); more only shrink batches.
 MAX_IN_FLIGHT = 2
+LOST = (ConnectionError, TimeoutError)
 
 
 class _Call(NamedTuple):
@@ -36,9 +50,12 @@ class _Call(NamedTuple):
 
 
 class ScriptBatcher:
-    def __init__(self, redis: Redis, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(self, redis: RedisClient, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self.redis = redis
         self.max_batch = max_batch
+        self.lanes: _Lanes = (
+            _ClusterLanes(redis) if isinstance(redis, RedisCluster) else _Lane(redis)
+        )
         self.queue: list[_Call] = []
         self.in_flight: set[asyncio.Task[None]] = set()
 
@@ -67,8 +84,7 @@ class ScriptBatcher:
     async def _send(self, batch: list[_Call]) -> None:
         REDIS_BATCH_CALLS.observe(len(batch))
         try:
-            replies = await self._round_trip([call.command for call in batch])
-            replies = await self._reload_missing_scripts(batch, replies)
+            replies = await self._deliver(batch)
         except Exception as e:  # handed to every caller, whose boundary reports it
             replies = [e] * len(batch)
         for call, reply in zip(batch, replies, strict=True):
@@ -79,38 +95,111 @@ class ScriptBatcher:
             else:
                 call.reply.set_result(reply)
 
-    async def _reload_missing_scripts(self, batch: list[_Call], replies: list[Any]) -> list[Any]:
-        """A restarted or failed-over Redis forgot the scripts: load them, send those again."""
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if not missing:
-            return replies
-        REDIS_NOSCRIPT.inc(len(missing))
-        for script in {batch[i].script for i in missing}:
-            await self.redis.script_load(script.script)
-        again = await self._round_trip([batch[i].command for i in missing])
-        for i, reply in zip(missing, again, strict=True):
-            replies[i] = reply
+    async def _deliver(self, batch: list[_Call]) -> list[Any]:
+        try:
+            replies = await self.lanes.round_trips(batch)
+        except LOST:  # the connection or, on a cluster, the node: look again, once
+            await self.lanes.refresh(batch)
+            replies = await self.lanes.round_trips(batch)
+        await self._retry(batch, replies, NoScriptError, self._load_scripts)
+        await self._retry(
+            batch, replies, MovedError | AskError | ClusterDownError, self.lanes.refresh
+        )
         return replies
 
-    async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """One write and its replies; a connection lost on the way is retried once."""
-        try:
-            return await self._on_connection(commands)
-        except (ConnectionError, TimeoutError):
-            return await self._on_connection(commands)
+    async def _retry(
+        self,
+        batch: list[_Call],
+        replies: list[Any],
+        error: type[Exception] | UnionType,
+        repair: Callable[[list[_Call]], Awaitable[None]],
+    ) -> None:
+        """Repairs the cause of ``error`` replies, then sends those calls once more."""
+        failed = [i for i, reply in enumerate(replies) if isinstance(reply, error)]
+        if not failed:
+            return
+        await repair([batch[i] for i in failed])
+        again = await self.lanes.round_trips([batch[i] for i in failed])
+        for i, reply in zip(failed, again, strict=True):
+            replies[i] = reply
 
-    async def _on_connection(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        pool = self.redis.connection_pool
-        conn: Connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    async def _load_scripts(self, calls: list[_Call]) -> None:
+        """A restarted or failed-over Redis forgot the scripts (on a cluster: every primary)."""
+        REDIS_NOSCRIPT.inc(len(calls))
+        for script in {call.script for call in calls}:
+            await self.redis.script_load(script.script)
+
+
+class _Lanes(Protocol):
+    async def round_trips(self, calls: list[_Call]) -> list[Any]: ...
+
+    async def refresh(self, calls: list[_Call]) -> None: ...
+
+
+class _Lane:
+    """One Redis server: the whole batch in one write on one pooled connection."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.pool = redis.connection_pool
+
+    async def round_trips(self, calls: list[_Call]) -> list[Any]:
+        conn: Connection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            # hiredis packs in C; redis-py's own packer would cost more than the request.
-            await conn.send_packed_command(b"".join(map(hiredis.pack_command, commands)))
-            return [await _reply(conn) for _ in commands]
-        except BaseException:
-            await conn.disconnect()  # its stream may hold replies nobody read
-            raise
+            return await _round_trip(conn, [call.command for call in calls])
         finally:
-            await pool.release(conn)
+            await self.pool.release(conn)
+
+    async def refresh(self, calls: list[_Call]) -> None:
+        """Nothing to learn: the next connection from the pool is a new one."""
+
+
+class _ClusterLanes:
+    """A Redis Cluster: each call goes to the primary that owns its keys' slot, one
+    write per node, the nodes in parallel."""
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self.cluster = cluster
+
+    async def round_trips(self, calls: list[_Call]) -> list[Any]:
+        by_node: dict[str, list[int]] = {}
+        for i, call in enumerate(calls):
+            by_node.setdefault(self._owner(call), []).append(i)
+        answers = await asyncio.gather(
+            *(self._node_trip(name, [calls[i] for i in idx]) for name, idx in by_node.items())
+        )
+        replies: list[Any] = [None] * len(calls)
+        for idx, node_replies in zip(by_node.values(), answers, strict=True):
+            for i, reply in zip(idx, node_replies, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _owner(self, call: _Call) -> str:
+        node = self.cluster.get_node_from_key(call.command[3])  # the first key names the slot
+        assert node is not None  # a primary always owns a covered slot
+        return str(node.name)
+
+    async def _node_trip(self, name: str, calls: list[_Call]) -> list[Any]:
+        node = self.cluster.get_node(node_name=name)
+        assert node is not None  # named by the slot map a moment ago
+        conn = node.acquire_connection()
+        try:
+            return await _round_trip(conn, [call.command for call in calls])
+        finally:
+            node.release(conn)
+
+    async def refresh(self, calls: list[_Call]) -> None:
+        """A failover or a resharding moved slots: read the cluster's map again."""
+        await self.cluster.nodes_manager.initialize()
+
+
+async def _round_trip(conn: Connection, commands: list[tuple[Any, ...]]) -> list[Any]:
+    try:
+        # hiredis packs in C; redis-py's own packer would cost more than the request.
+        await conn.send_packed_command(b"".join(map(hiredis.pack_command, commands)))
+        return [await _reply(conn) for _ in commands]
+    except BaseException:
+        await conn.disconnect()  # its stream may hold replies nobody read
+        raise
 
 
 async def _reply(conn: Connection) -> Any:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
-
+from watchtime.client import RedisClient
 from watchtime.errors import redis_boundary
 
 
-async def server_ms(redis: Redis) -> int:
+async def server_ms(redis: RedisClient) -> int:
     with redis_boundary():
         seconds, micros = await redis.time()
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-async def server_time(redis: Redis) -> datetime:
+async def server_time(redis: RedisClient) -> datetime:
     return datetime.fromtimestamp(await server_ms(redis) / 1000, tz=UTC)

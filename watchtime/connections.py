@@ -1,4 +1,4 @@
-"""Clients for Redis and Postgres, configured the same way in every process."""
+"""The backends of one process: Redis, a Postgres pool and the session store."""
 
 from __future__ import annotations
 
@@ -7,30 +7,12 @@ from contextlib import asynccontextmanager
 from typing import NamedTuple
 
 import asyncpg
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from watchtime.batching import ScriptBatcher
+from watchtime.client import RedisClient, redis_client
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
-
-# Concurrent requests queue for a connection instead of failing; a reply slower
-# than the timeout surfaces as 503 rather than a hung viewer request.
-REDIS_MAX_CONNECTIONS = 64
-REDIS_TIMEOUT_SECONDS = 5.0
-
-
-def redis_client(settings: Settings) -> Redis:
-    if not settings.redis_url:
-        raise ValueError("REDIS_URL is not set")
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
-    return Redis(connection_pool=pool)
 
 
 async def postgres_pool(settings: Settings, min_size: int, max_size: int) -> asyncpg.Pool:
@@ -43,7 +25,7 @@ async def postgres_pool(settings: Settings, min_size: int, max_size: int) -> asy
 
 
 class Backends(NamedTuple):
-    redis: Redis
+    redis: RedisClient
     pg: asyncpg.Pool
     store: SessionStore
 

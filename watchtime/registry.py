@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from redis.asyncio import Redis
-
-from watchtime import keys
+from watchtime import clock, keys
+from watchtime.client import RedisClient
 from watchtime.errors import redis_boundary
 
 
@@ -23,23 +22,22 @@ def _strings(members: Sequence[Any]) -> list[str]:
     return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
 
-async def webinars(redis: Redis) -> list[UUID]:
+async def webinars(redis: RedisClient) -> list[UUID]:
     with redis_boundary():
         members = await redis.zrange(keys.REGISTRY, 0, -1)
     return [UUID(m) for m in _strings(members)]
 
 
-async def backlog(redis: Redis, key_of: Callable[[UUID], str]) -> list[Work]:
+async def backlog(redis: RedisClient, key_of: Callable[[UUID], str]) -> list[Work]:
     """Webinars whose set ``key_of(webinar)`` is not empty, oldest lowest score first."""
     ids = await webinars(redis)
+    now_ms = await clock.server_ms(redis)
     with redis_boundary():
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.time()
+        async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
             for webinar_id in ids:
                 pipe.zcard(key_of(webinar_id))
                 pipe.zrange(key_of(webinar_id), 0, 0, withscores=True)
-            (seconds, micros), *replies = await pipe.execute()
-    now_ms = seconds * 1000 + micros // 1000
+            replies = await pipe.execute()
     work = [
         Work(webinar_id, size, now_ms - int(oldest[0][1]))
         for webinar_id, size, oldest in zip(ids, replies[::2], replies[1::2], strict=True)
@@ -48,13 +46,13 @@ async def backlog(redis: Redis, key_of: Callable[[UUID], str]) -> list[Work]:
     return sorted(work, key=lambda w: -w.oldest_age_ms)
 
 
-async def oldest(redis: Redis, key: str, limit: int) -> list[str]:
+async def oldest(redis: RedisClient, key: str, limit: int) -> list[str]:
     """Up to ``limit`` members of a sorted set, lowest score first."""
     with redis_boundary():
         return _strings(await redis.zrange(key, 0, limit - 1))
 
 
-async def below(redis: Redis, key: str, score: int, limit: int) -> list[str]:
+async def below(redis: RedisClient, key: str, score: int, limit: int) -> list[str]:
     """Up to ``limit`` members of a sorted set scored below ``score``, lowest first."""
     with redis_boundary():
         return _strings(await redis.zrangebyscore(key, "-inf", f"({score}", start=0, num=limit))

@@ -10,10 +10,10 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from watchtime import keys
+from watchtime.client import RedisClient
 from watchtime.errors import postgres_boundary, redis_boundary
 
 TzDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -112,7 +112,7 @@ def _ms(at: datetime | None) -> int | str:
     return "" if at is None else round(at.timestamp() * 1000)
 
 
-async def mirror(redis: Redis, webinar: Webinar) -> None:
+async def mirror(redis: RedisClient, webinar: Webinar) -> None:
     """Copies the schedule into Redis and registers the webinar for flusher and sweeper."""
     collect_end = webinar.collect_end
     score = math.inf if collect_end is None else collect_end.timestamp() * 1000
