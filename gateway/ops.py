@@ -9,12 +9,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import error_response, json_response
+from watchtime.errors import REDIS_ERRORS
 
 
 async def healthz(request: Request) -> Response:
@@ -24,7 +24,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     try:
         await request.state.redis.ping()
-    except RedisError as e:
+    except REDIS_ERRORS as e:
         return error_response(503, "redis_unavailable", f"redis: {e}")
     return json_response({"status": "ready"})
 

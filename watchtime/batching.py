@@ -30,6 +30,7 @@ from redis.exceptions import (
     ConnectionError,
     MovedError,
     NoScriptError,
+    RedisClusterException,
     ResponseError,
     TimeoutError,
 )
@@ -40,7 +41,8 @@ from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
 DEFAULT_MAX_BATCH = 256
 # Two keep Redis busy (it runs one batch while the next travels); more only shrink batches.
 MAX_IN_FLIGHT = 2
-LOST = (ConnectionError, TimeoutError)
+# A connection, or on a cluster a node or the slot map, lost: worth one more look.
+LOST = (ConnectionError, TimeoutError, RedisClusterException)
 
 
 class _Call(NamedTuple):

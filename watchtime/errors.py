@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import asyncpg
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
+
+# What a Redis that does not answer looks like; the cluster client's own errors (no
+# reachable node, a slot not covered while a cluster restarts) are not RedisErrors.
+REDIS_ERRORS = (RedisError, RedisClusterException)
 
 
 class BackendUnavailable(Exception):
@@ -22,7 +26,7 @@ def _boundary(backend: str, errors: tuple[type[BaseException], ...]) -> Iterator
 
 
 def redis_boundary() -> AbstractContextManager[None]:
-    return _boundary("redis", (RedisError,))
+    return _boundary("redis", REDIS_ERRORS)
 
 
 def postgres_boundary() -> AbstractContextManager[None]:

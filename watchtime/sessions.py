@@ -12,10 +12,9 @@ from uuid import UUID
 
 import msgspec
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from watchtime import keys
-from watchtime.errors import BackendUnavailable
+from watchtime.errors import REDIS_ERRORS, BackendUnavailable
 from watchtime.scripts import Scripts
 from watchtime.settings import Settings
 
@@ -87,7 +86,7 @@ class SessionStore:
     async def _call(self, script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
         try:  # not redis_boundary(): a context manager per ping costs more than this
             return await self.run(script, script_keys, args)
-        except RedisError as e:
+        except REDIS_ERRORS as e:
             raise BackendUnavailable(f"redis: {e}") from e
 
     async def track(
