@@ -22,7 +22,7 @@ FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int8[], $5::int8[], $6::int8
             $8::text[], $9::text[], $10::bool[], $11::bool[], $12::int4[], $13::text[],
             $14::text[], $15::inet[], $16::text[], $17::text[], $18::int8[])
      AS t(w, sid, u, ent, ex, hb, wms, iv, cr, vis, act, pc, ua, ref, ip, ag, cl, v)
-ON CONFLICT (webinar_id, session_id) DO UPDATE SET
+ON CONFLICT (webinar_id, session_id, entered_at) DO UPDATE SET
     exited_at = excluded.exited_at,
     last_heartbeat_at = excluded.last_heartbeat_at,
     watched_seconds_raw = excluded.watched_seconds_raw,

@@ -29,6 +29,10 @@ RUNS = Counter("watchtime_sweeper_runs_total", "Sweeps completed")
 RUN_SECONDS = Histogram("watchtime_sweeper_run_duration_seconds", "Duration of one sweep")
 LAST_RUN = Gauge("watchtime_sweeper_last_run_timestamp_seconds", "When the last sweep completed")
 SNAPSHOTS = Counter("watchtime_sweeper_snapshots_total", "Per-minute viewer snapshots written")
+RETENTION_DROPPED_MONTHS = Counter(
+    "watchtime_sweeper_retention_dropped_partitions_total",
+    "Monthly partitions of webinar_user_sessions dropped by retention",
+)
 RETENTION_DELETED = Counter(
     "watchtime_sweeper_retention_deleted_rows_total", "Rows deleted by retention", ["table"]
 )
@@ -47,6 +51,9 @@ INSERT INTO webinar_viewer_snapshots (webinar_id, bucket_at, viewers, active_ses
 SELECT w, to_timestamp($2 / 1000.0), v, a
 FROM unnest($1::uuid[], $3::int4[], $4::int4[]) AS t(w, v, a)
 ON CONFLICT (webinar_id, bucket_at) DO NOTHING"""
+
+ENSURE_MONTHS = """
+SELECT watchtime_ensure_month(now() + n * interval '1 month') FROM generate_series(0, $1) AS n"""
 
 # SKIP LOCKED: two replicas delete different rows instead of waiting on each other.
 DELETE_OLD = {
@@ -131,7 +138,15 @@ class Sweeper:
         return False
 
     async def retention(self) -> bool:
-        """Deletes rows older than the retention, a bounded batch per statement."""
+        """Keeps the next months' partitions ready, drops the months past the retention,
+        then deletes what is left of older rows in bounded batches (the month that
+        straddles the limit, rows in the default partition, old snapshots)."""
+        with postgres_boundary():
+            await self.pg.execute(ENSURE_MONTHS, keys.PARTITION_MONTHS_AHEAD)
+            dropped = await self.pg.fetchval(
+                "SELECT watchtime_drop_months($1)", self.retention_days
+            )
+        RETENTION_DROPPED_MONTHS.inc(dropped)
         for table, statement in DELETE_OLD.items():
             while True:
                 with postgres_boundary():

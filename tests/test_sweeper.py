@@ -192,3 +192,43 @@ async def test_the_sweep_remirrors_lost_schedules(sweeper, redis, pg_pool, pg):
         await redis.hget(keys.meta(live.id), "start") == str(ms(live.webinar_start_time)).encode()
     )
     assert await redis.exists(keys.meta(finished.id)) == 0
+
+
+async def test_retention_drops_whole_months_and_keeps_months_ahead(sweeper, pg):
+    await pg.execute("SELECT watchtime_ensure_month('2020-01-15')")
+    for day in (1, 15, 31):
+        await pg.execute(
+            """INSERT INTO webinar_user_sessions (webinar_id, session_id, entered_at,
+               last_heartbeat_at, is_visible, is_active, version)
+               VALUES ($1, $2, $3, $3, true, true, 1)""",
+            uuid4(), f"old-{day}", datetime(2020, 1, day, tzinfo=UTC),
+        )  # fmt: skip
+    await sweeper.retention()
+    months = {r["relname"] for r in await pg.fetch(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'webinar_user_sessions'::regclass")}  # fmt: skip
+    assert "webinar_user_sessions_y2020m01" not in months
+    now = datetime.now(UTC)
+    for ahead in range(4):
+        month = now.year * 12 + now.month - 1 + ahead
+        assert f"webinar_user_sessions_y{month // 12}m{month % 12 + 1:02d}" in months
+    assert await pg.fetchval("SELECT count(*) FROM webinar_user_sessions") == 0
+
+
+async def test_a_month_created_late_takes_its_rows_from_the_default_partition(
+    store, redis, pg_pool, pg, settings, webinar
+):
+    await pg.execute("DROP TABLE IF EXISTS webinar_user_sessions_y2031m03")  # an earlier run's
+    far = datetime(2031, 3, 5, tzinfo=UTC).timestamp() * 1000
+    await store.track(webinar, "far", "", now_ms=int(far))
+    await Flusher(redis, pg_pool, store, settings).cycle()
+    assert await pg.fetchval("SELECT tableoid::regclass::text FROM webinar_user_sessions") == (
+        "webinar_user_sessions_default"
+    )
+    await pg.execute("SELECT watchtime_ensure_month('2031-03-01')")
+    await store.exit(webinar, "far", "", now_ms=int(far) + 30_000)
+    await Flusher(redis, pg_pool, store, settings).cycle()  # the upsert finds the moved row
+    rows = await pg.fetch("SELECT tableoid::regclass::text AS part, * FROM webinar_user_sessions")
+    assert [(r["part"], r["closed_reason"], float(r["duration_seconds"])) for r in rows] == [
+        ("webinar_user_sessions_y2031m03", "exit", 30.0)
+    ]

@@ -500,8 +500,11 @@
     $("sign-in").hidden = true;
     for (const id of ["dashboard", "live", "sign-out"]) $(id).hidden = false;
     say("");
+    // The webinar first: the admin API judges the token (403), and only then the live
+    // count, which would take a refused admin token for a viewer's (401).
+    const known = await loadWebinar();
     refreshLive();
-    if (await loadWebinar()) await loadReport();
+    if (known) await loadReport();
   }
 
   function signIn(event) {
