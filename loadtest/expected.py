@@ -16,8 +16,11 @@ longer than the cap watched past the cap, and the moments between a session the 
 closed and the next one. A person is owed the union of their sessions' owed time
 within the content window (a second watched in two tabs counts once, R-STATS).
 
-Heartbeats are stamped when the viewer sent the request, the server when it ran it:
-the difference is the request latency, which is all the verifier's tolerance is for.
+Owed time is computed at the moments the viewer sent its requests. The server stamps a
+request when its script runs, somewhere between that moment and the answer: so each
+edge of the owed time may lie later on the server by up to that request's latency (a
+flip is known at the flip ping, R-SEM-2). ``allowance_ms`` adds those latencies up,
+edge by edge: the part of a difference that request latency can explain, and no more.
 """
 
 from __future__ import annotations
@@ -30,25 +33,44 @@ from loadtest.intervals import Interval
 from loadtest.ledger import Session
 
 
+def sent_times(session: Session) -> list[int]:
+    return sorted(sent for sent, _ in session.heartbeats)
+
+
 def creditable(session: Session, cap_ms: int) -> list[Interval]:
     """The stretches the server may credit: heartbeat to heartbeat, at most the cap."""
-    beats = sorted(session.heartbeats)
+    beats = sent_times(session)
     return [(a, min(b, a + cap_ms)) for a, b in itertools.pairwise(beats)]
 
 
-def owed(session: Session, cap_ms: int) -> list[Interval]:
-    return intervals.intersect(session.visible, creditable(session, cap_ms))
+def owed(sessions: Iterable[Session], window: Interval, cap_ms: int) -> list[Interval]:
+    """A person's owed watch time: the union over their sessions, clipped to the window."""
+    per_session = [
+        i for s in sessions for i in intervals.intersect(s.visible, creditable(s, cap_ms))
+    ]
+    return intervals.intersect(per_session, [window])
 
 
 def owed_ms(sessions: Iterable[Session], window: Interval, cap_ms: int) -> int:
-    """A person's owed watch time: the union over their sessions, clipped to the window."""
-    owed_time = [i for s in sessions for i in owed(s, cap_ms)]
-    return intervals.length(intervals.intersect(owed_time, [window]))
+    return intervals.length(owed(sessions, window, cap_ms))
+
+
+def allowance_ms(owed_time: list[Interval], sessions: Iterable[Session], cap_ms: int) -> int:
+    """How much request latency can move ``owed_time``: for each of its edges, the
+    latency of the request that made it (a capped stretch ends ``cap`` after the
+    request that began it, and moves with it). Edges no request made (the content
+    window's) cannot move."""
+    latency: dict[int, int] = {}
+    for session in sessions:
+        for sent, answered in session.heartbeats:
+            for edge in (sent, sent + cap_ms):
+                latency[edge] = max(latency.get(edge, 0), answered - sent)
+    return sum(latency.get(start, 0) + latency.get(end, 0) for start, end in owed_time)
 
 
 def last_seen(session: Session) -> int:
     """Where the server ends the session: its last heartbeat (the exit, if accepted)."""
-    return max(session.heartbeats, default=session.opened_at)
+    return max(sent_times(session), default=session.opened_at)
 
 
 def reported(session: Session, content_from: int, collect_to: int) -> bool:

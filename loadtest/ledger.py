@@ -1,8 +1,9 @@
 """The ledger: what every simulated viewer really did, written down as it happened.
 
 Each session (one tab's stay, from its track to its close) records the intervals its
-tab was really visible, the moments the server acknowledged one of its requests
-(track, ping or exit answered 2xx: the server's heartbeats) and how it ended. Times
+tab was really visible, the requests the server acknowledged (track, ping or exit
+answered 2xx: the server's heartbeats, each as the moment it was sent and the moment
+its answer came: the server stamped it in between) and how it ended. Times
 are integer milliseconds of wall time, read from the monotonic clock (so a clock step
 during the run cannot bend an interval) and converted with one offset taken at start.
 The service runs on this machine (loopback only), so wall time here and Redis ``TIME``
@@ -49,7 +50,7 @@ class Session(msgspec.Struct, kw_only=True):
     closed_at: int | None = None
     ended_by: Ending | None = None
     visible: list[Interval] = msgspec.field(default_factory=list)
-    heartbeats: list[int] = msgspec.field(default_factory=list)
+    heartbeats: list[tuple[int, int]] = msgspec.field(default_factory=list)  # sent, answered
     visible_since: int | None = None  # the open visible interval, while the tab is shown
 
     @property
@@ -71,8 +72,8 @@ class Session(msgspec.Struct, kw_only=True):
             self.visible.append((self.visible_since, at))
             self.visible_since = None
 
-    def heartbeat(self, at: int) -> None:
-        self.heartbeats.append(at)
+    def heartbeat(self, sent: int, answered: int) -> None:
+        self.heartbeats.append((sent, answered))
 
     def close(self, at: int, ended_by: Ending) -> None:
         self.hide(at)

@@ -102,7 +102,9 @@ class Viewer(FastHttpUser):
             ttl = int(SCENARIO.seconds) + 3600
             token = viewer_token(plan.user_id, SETTINGS.viewer_token_secret, ttl)
         api = LocustViewerApi(self.client, LEDGER, LEDGER.webinar_id, token)
-        self.tabs = [Tab(p, api, LEDGER, RULES, self.rng, plan.user_id) for p in plan.tabs]
+        self.tabs = [
+            Tab(p, api, LEDGER, RULES, self.rng, plan.user_id, time.monotonic) for p in plan.tabs
+        ]
         watch(self.tabs, time.monotonic, gevent.sleep)
         while True:  # gone: still counted as arrived until the test stops
             gevent.sleep(3600)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest.compare import BEACON_LIMIT_SECONDS, Verdict
+from loadtest.compare import BEACON_LIMIT_SECONDS, FIGURES, Verdict
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,11 @@ def read_locust_csv(prefix: Path) -> tuple[list[Row], list[tuple[str, str, int]]
 def _verdict_lines(v: Verdict | None) -> list[tuple[str, str]]:
     if v is None:
         return [("verifier", "FAIL: the service never settled (sessions open or report changing)")]
-    errors = ", ".join(f"{k} {value:.3f}" for k, value in v.errors().items())
     sessions = sum(p.sessions for p in v.people)
     return [
         ("people / sessions in the ledger", f"{len(v.people):,} / {sessions:,}"),
-        ("abs(report - ledger), seconds", errors),
+        *((title, ", ".join(f"{k} {value:.3f}" for k, value in v.errors(figure).items()))
+          for title, figure in FIGURES),
         (f"people over one interval ({v.interval_seconds:g} s) off", f"{len(v.over_interval)}"),
         (f"beacon closers over {BEACON_LIMIT_SECONDS:g} s off",
          f"{len(v.over_beacon_limit)} of {len(v.beacon_people):,}"),

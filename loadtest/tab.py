@@ -57,10 +57,10 @@ def new_session_id(now: float) -> str:
 class Tab:
     def __init__(
         self, plan: TabPlan, api: ViewerApi, ledger: Ledger, rules: Rules, rng: random.Random,
-        user_id: str | None,
+        user_id: str | None, clock: Callable[[], float],
     ) -> None:  # fmt: skip
         self.plan, self.api, self.ledger, self.rules, self.rng = plan, api, ledger, rules, rng
-        self.user_id = user_id
+        self.user_id, self.clock = user_id, clock
         self.interval = rules.interval
         self.visible = plan.starts_visible
         self.session: Session | None = None
@@ -162,10 +162,11 @@ class Tab:
             self.done = False
             self._open(now)
 
-    def _acknowledged(self, now: float) -> None:
+    def _acknowledged(self, sent: float) -> None:
+        """The request sent at ``sent`` was applied; its answer has just come."""
         assert self.session is not None
-        self.last_ack = now
-        self.session.heartbeat(wall_ms(now))
+        self.last_ack = sent
+        self.session.heartbeat(wall_ms(sent), wall_ms(self.clock()))
 
 
 def _without_sleep(plan: TabPlan) -> TabPlan:
