@@ -80,7 +80,11 @@ def _stop(environment: Environment, **_: Any) -> None:
     path = SCENARIO.ledger
     if isinstance(environment.runner, WorkerRunner):
         path = path.with_name(f"{path.stem}-{environment.runner.client_id}{path.suffix}")
-    LEDGER.write(path)
+    try:
+        LEDGER.write(path)
+    except OSError as e:  # e.g. a read-only working directory in a container
+        log.error("ledger not written to %s: %s (set LOADTEST_LEDGER)", path, e)
+        return
     log.info("ledger: %d sessions written to %s", len(LEDGER.sessions), path)
 
 

@@ -10,6 +10,7 @@ of one person in one greenlet, each step at its time.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import random
 import secrets
@@ -132,7 +133,7 @@ class Tab:
 
     def _lock(self, now: float) -> None:
         """The phone is locked: the page is hidden (one ping says so), then silence."""
-        self.plan = _without_sleep(self.plan)
+        self.plan = dataclasses.replace(self.plan, sleeps_at=None)  # once
         if self.visible:
             self._flip(now, visible=False)
         self.wakes_at = now + self.rules.sleep
@@ -167,10 +168,6 @@ class Tab:
         assert self.session is not None
         self.last_ack = sent
         self.session.heartbeat(wall_ms(sent), wall_ms(self.clock()))
-
-
-def _without_sleep(plan: TabPlan) -> TabPlan:
-    return TabPlan(plan.opens_at, plan.closes_at, plan.beacon, plan.starts_visible, None)
 
 
 def watch(tabs: list[Tab], clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
