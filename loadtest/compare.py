@@ -8,9 +8,9 @@ every moment of them); no session lost (in the ledger, not counted by the report
 session duplicated (counted more often than opened, or a person nobody simulated).
 
 A person's error is ``|reported - owed|``; the limits apply to what is left of it once
-the latency of the requests that made the edges of the owed time is taken off
-(``expected.allowance_ms``): the server stamps a request when it runs it, not when the
-viewer sent it. Both figures are printed.
+the latency of the requests that made the edges of the owed time is taken off, in the
+direction it can move the credit (``expected.allowance_ms``): the server stamps a
+request when it runs it, not when the viewer sent it. Both figures are printed.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class PersonCheck:
     viewer: str
     owed_seconds: float
     reported_seconds: float
-    allowance_seconds: float  # what request latency can explain of the error
+    # How much less and how much more than owed request latency can explain.
+    latency_less: float
+    latency_more: float
     sessions: int  # opened and acknowledged by the server
     unconfirmed: int  # opened, but no request of theirs was ever answered: may exist or not
     reported_sessions: int
@@ -58,9 +60,14 @@ class PersonCheck:
         return abs(self.reported_seconds - self.owed_seconds)
 
     @property
+    def allowance_seconds(self) -> float:
+        """What request latency can explain, in the direction of the error."""
+        return self.latency_more if self.reported_seconds > self.owed_seconds else self.latency_less
+
+    @property
     def excess(self) -> float:
         """The error that request latency cannot explain: what the limits judge."""
-        return max(0.0, self.error - self.allowance_seconds)
+        return max(0.0, round(self.error - self.allowance_seconds, 3))  # ms, as reported
 
     @property
     def lost(self) -> int:
@@ -141,10 +148,12 @@ def _check(
 ) -> PersonCheck:
     confirmed = [s for s in sessions if s.confirmed]
     owed = expected.owed(confirmed, window, cap_ms)
+    less, more = expected.allowance_ms(owed, confirmed, cap_ms)
     return PersonCheck(
         viewer=viewer,
         owed_seconds=intervals.length(owed) / 1000,
-        allowance_seconds=expected.allowance_ms(owed, confirmed, cap_ms) / 1000,
+        latency_less=less / 1000,
+        latency_more=more / 1000,
         reported_seconds=row.watched_seconds if row else 0.0,
         sessions=len(confirmed),
         unconfirmed=len(sessions) - len(confirmed),

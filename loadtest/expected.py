@@ -20,7 +20,8 @@ Owed time is computed at the moments the viewer sent its requests. The server st
 request when its script runs, somewhere between that moment and the answer: so each
 edge of the owed time may lie later on the server by up to that request's latency (a
 flip is known at the flip ping, R-SEM-2). ``allowance_ms`` adds those latencies up,
-edge by edge: the part of a difference that request latency can explain, and no more.
+edge by edge and by direction: the part of a difference that request latency can
+explain, and no more.
 """
 
 from __future__ import annotations
@@ -55,17 +56,22 @@ def owed_ms(sessions: Iterable[Session], window: Interval, cap_ms: int) -> int:
     return intervals.length(owed(sessions, window, cap_ms))
 
 
-def allowance_ms(owed_time: list[Interval], sessions: Iterable[Session], cap_ms: int) -> int:
-    """How much request latency can move ``owed_time``: for each of its edges, the
-    latency of the request that made it (a capped stretch ends ``cap`` after the
-    request that began it, and moves with it). Edges no request made (the content
-    window's) cannot move."""
+def allowance_ms(
+    owed_time: list[Interval], sessions: Iterable[Session], cap_ms: int
+) -> tuple[int, int]:
+    """How far request latency can move the server's credit from ``owed_time``: less by
+    the latencies of the requests that made its start edges (stamped later, a stretch
+    starts later), more by those that made its end edges. A capped stretch ends ``cap``
+    after the request that began it, and moves with it. Edges no request made (the
+    content window's) cannot move. Returns (less, more)."""
     latency: dict[int, int] = {}
     for session in sessions:
         for sent, answered in session.heartbeats:
             for edge in (sent, sent + cap_ms):
                 latency[edge] = max(latency.get(edge, 0), answered - sent)
-    return sum(latency.get(start, 0) + latency.get(end, 0) for start, end in owed_time)
+    less = sum(latency.get(start, 0) for start, _ in owed_time)
+    more = sum(latency.get(end, 0) for _, end in owed_time)
+    return less, more
 
 
 def last_seen(session: Session) -> int:

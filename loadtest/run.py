@@ -6,8 +6,8 @@
    PostgreSQL in a temporary DATA_DIR, on a free port of 127.0.0.1, with time compressed:
    heartbeat interval ``--interval`` s, stale limit 3 intervals, a sweep every interval;
 2. creates the webinar through the admin API;
-3. runs Locust headless (``loadtest/locustfile.py``) for ``--minutes``, CSV files and the
-   ledger in ``--out``, watching CPU by role;
+3. runs Locust headless (``loadtest/locustfile.py``) for ``--minutes``, CSV files, the
+   ledger, the report compared and the service's log in ``--out``, watching CPU by role;
 4. runs the verifier (``loadtest.verify``) against the ledger, prints the figures and
    the verdict, and stops the service.
 
@@ -158,8 +158,9 @@ def execute(o: Options, command: str) -> results.Run:
             verdict: Verdict | None = None
             with contextlib.suppress(verify.NotSettled):
                 verdict = verify.verify(
-                    ledger, base, webinar_id, env["ADMIN_TOKEN"], Settings.from_env(env)
-                )
+                    ledger, base, webinar_id, env["ADMIN_TOKEN"], Settings.from_env(env),
+                    save_report=o.out / "report.json",
+                )  # fmt: skip
     rows, failures = results.read_locust_csv(o.out / "locust")
     return results.Run(
         command, o.users, o.minutes, o.interval, o.workers, o.processes, rows, failures,

@@ -79,37 +79,43 @@ def settled_report(
 
 def verify(
     ledger: Ledger, base_url: str, webinar_id: str, admin_token: str, settings: Settings,
-    timeout: float = 300.0,
+    timeout: float = 300.0, save_report: Path | None = None,
 ) -> Verdict:  # fmt: skip
     settle = 2 * settings.flush_interval_seconds + 2
     report = settled_report(base_url, webinar_id, admin_token, timeout, settle)
+    if save_report:
+        save_report.write_bytes(msgspec.json.encode(report))
     interval = ledger.heartbeat_interval_seconds or settings.heartbeat_interval_seconds
     cap_ms = round(interval * settings.delta_cap_multiplier * 1000)
     return compare(ledger, report, interval, cap_ms)
 
 
-def main(argv: list[str] | None = None) -> None:
-    settings = Settings.from_env()
+def arguments(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--ledger",
         type=Path,
         nargs="+",
         required=True,
         help="the ledger files of every Locust process of the run",
     )
-    parser.add_argument("--base-url", required=True, help="the gateway, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--webinar", help="the webinar id (default: the ledger's)")
-    parser.add_argument("--admin-token", default=settings.admin_token, help="default: $ADMIN_TOKEN")
-    parser.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for the service to settle"
-    )
-    options = parser.parse_args(argv)  # fmt: skip
+    add("--base-url", required=True, help="the gateway, e.g. http://127.0.0.1:8000")
+    add("--webinar", help="the webinar id (default: the ledger's)")
+    add("--admin-token", default=settings.admin_token, help="default: $ADMIN_TOKEN")
+    add("--timeout", type=float, default=300.0, help="seconds to wait for the service to settle")
+    add("--save-report", type=Path, help="write the report it compared to this file")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = Settings.from_env()
+    options = arguments(argv, settings)
     ledger = Ledger.read(options.ledger)
     try:
         verdict = verify(
             ledger, options.base_url.rstrip("/"), options.webinar or ledger.webinar_id,
-            options.admin_token, settings, options.timeout,
+            options.admin_token, settings, options.timeout, options.save_report,
         )  # fmt: skip
     except NotSettled as e:
         print(f"verifier: {e}", file=sys.stderr)
