@@ -80,7 +80,10 @@ def table(run: Run) -> list[tuple[str, str]]:
         ("answers", ", ".join(f"{k}: {n:,}" for k, n in sorted(run.answers.items()))),
         ("failures", f"{total.failures:,}" + "".join(
             f"; {name}: {error} x{count:,}" for name, error, count in run.failures)),
-        ("CPU, % of one core", ", ".join(f"{k} {value:.0f}" for k, value in run.cpu.items())),
+        ("CPU, % of one core", ", ".join(
+            f"{k} {value:.0f}" for k, value in run.cpu.items() if not k.startswith("machine"))),
+        ("machine CPU, % of all cores", f"mean {run.cpu['machine mean']:.0f}, "
+                                        f"peak {run.cpu['machine peak']:.0f}"),
         *_verdict_lines(run.verdict),
     ]  # fmt: skip
     return lines
@@ -91,16 +94,21 @@ def text(run: Run) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in table(run))
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def markdown(run: Run) -> str:
-    rows = "\n".join(f"| {k.strip()} | {v} |" for k, v in table(run))
+    rows = "\n".join(f"| {_cell(k.strip())} | {_cell(v)} |" for k, v in table(run))
     when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     return f"""
 ## Load test: {run.users:,} viewers, {run.minutes:g} minutes ({when})
 
-`{run.command}` — Locust (FastHttpUser, {run.processes} process(es)) against the whole
-service with embedded Redis and PostgreSQL on this 2-core machine, all on 127.0.0.1;
-heartbeat interval {run.interval:g} s (time compressed {120 / run.interval:g}x),
-{run.workers} gateway worker(s).
+`{run.command}`
+
+Locust (FastHttpUser, {run.processes} process) against the whole service with embedded
+Redis and PostgreSQL on this 2-core machine, all on 127.0.0.1; heartbeat interval
+{run.interval:g} s (time compressed {120 / run.interval:g}x), {run.workers} gateway worker.
 
 | figure | value |
 |---|---|
