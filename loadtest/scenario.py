@@ -9,7 +9,7 @@
 | ``LOADTEST_RAMP_SECONDS`` | a fifth of the run, at most 180 | arrivals happen within this |
 | ``LOADTEST_WEBINAR_ID`` | unset | the webinar; unset: the test creates one (admin API) |
 | ``LOADTEST_LEDGER`` | ``loadtest-ledger.json`` | where the ledger is written at test stop |
-| ``LOADTEST_SEED`` | unset | seeds the audience model, for a repeatable audience |
+| ``LOADTEST_SEED`` | unset | seeds the audience model (each Locust process alike) |
 
 From the service's own settings (``watchtime.settings``): ``SESSION_STALE_AFTER_SECONDS``
 and ``SWEEPER_INTERVAL_SECONDS`` (how long a locked phone must stay silent to be closed),
