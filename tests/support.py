@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import subprocess
 import sys
 import time
@@ -13,7 +9,6 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import anyio
@@ -22,23 +17,13 @@ import httpx2
 from redis import Redis
 
 from flusher.flusher import Flusher
+from loadtest.tokens import viewer_token as viewer_token  # shared with the load test
 from watchtime.connections import backends
 from watchtime.embedded import free_port
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 Actions = Callable[[SessionStore], Awaitable[object]]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def viewer_token(sub: str, secret: str, **claims: Any) -> str:
-    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64(json.dumps({"sub": sub, "exp": int(time.time()) + 3600, **claims}).encode())
-    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64(signature)}"
 
 
 def snapshot(redis: Redis) -> dict[bytes, bytes | None]:

@@ -1,0 +1,116 @@
+"""The figures of one load test: Locust's CSV files (requests, rates, latency,
+failures by kind), the answers the ledger counted, CPU by role and the verifier's
+verdict, as printed at the end of ``make loadtest`` and as a BENCHMARKS.md section."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loadtest.compare import BEACON_LIMIT_SECONDS, FIGURES, Verdict
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    requests: int
+    failures: int
+    per_second: float
+    median_ms: str
+    p99_ms: str
+
+
+@dataclass(frozen=True)
+class Run:
+    command: str
+    users: int
+    minutes: float
+    interval: float
+    workers: int
+    processes: int
+    rows: list[Row]  # by request name, the aggregate last
+    failures: list[tuple[str, str, int]]  # name, error, occurrences
+    answers: dict[str, int]
+    cpu: dict[str, float]
+    verdict: Verdict | None  # None: the service never settled
+
+    @property
+    def total(self) -> Row:
+        return self.rows[-1]
+
+
+def read_locust_csv(prefix: Path) -> tuple[list[Row], list[tuple[str, str, int]]]:
+    """``<prefix>_stats.csv`` and ``<prefix>_failures.csv`` as Locust wrote them."""
+    with prefix.with_name(prefix.name + "_stats.csv").open() as stats:
+        rows = [
+            Row(r["Name"], int(r["Request Count"]), int(r["Failure Count"]),
+                float(r["Requests/s"]), r["50%"], r["99%"])
+            for r in csv.DictReader(stats)
+        ]  # fmt: skip
+    with prefix.with_name(prefix.name + "_failures.csv").open() as failures:
+        kinds = [(r["Name"], r["Error"], int(r["Occurrences"])) for r in csv.DictReader(failures)]
+    return rows, kinds
+
+
+def _verdict_lines(v: Verdict | None) -> list[tuple[str, str]]:
+    if v is None:
+        return [("verifier", "FAIL: the service never settled (sessions open or report changing)")]
+    sessions = sum(p.sessions for p in v.people)
+    return [
+        ("people / sessions in the ledger", f"{len(v.people):,} / {sessions:,}"),
+        *((title, ", ".join(f"{k} {value:.3f}" for k, value in v.errors(figure).items()))
+          for title, figure in FIGURES),
+        (f"people over one interval ({v.interval_seconds:g} s) off", f"{len(v.over_interval)}"),
+        (f"beacon closers over {BEACON_LIMIT_SECONDS:g} s off",
+         f"{len(v.over_beacon_limit)} of {len(v.beacon_people):,}"),
+        ("lost / duplicated sessions", f"{v.lost} / {v.duplicated}"),
+        ("sessions closed while pinging on schedule", f"{v.refused}"),
+        ("verifier", "PASS" if v.passed else "FAIL"),
+    ]  # fmt: skip
+
+
+def table(run: Run) -> list[tuple[str, str]]:
+    total = run.total
+    lines = [
+        ("requests", f"{total.requests:,} ({total.per_second:,.0f}/s over the run)"),
+        *((f"  {r.name}", f"{r.requests:,} ({r.per_second:,.1f}/s), median {r.median_ms} ms, "
+           f"p99 {r.p99_ms} ms") for r in run.rows[:-1]),
+        ("answers", ", ".join(f"{k}: {n:,}" for k, n in sorted(run.answers.items()))),
+        ("failures", f"{total.failures:,}" + "".join(
+            f"; {name}: {error} x{count:,}" for name, error, count in run.failures)),
+        ("CPU, % of one core", ", ".join(
+            f"{k} {value:.0f}" for k, value in run.cpu.items() if not k.startswith("machine"))),
+        ("machine CPU, % of all cores", f"mean {run.cpu['machine mean']:.0f}, "
+                                        f"peak {run.cpu['machine peak']:.0f}"),
+        *_verdict_lines(run.verdict),
+    ]  # fmt: skip
+    return lines
+
+
+def text(run: Run) -> str:
+    width = max(len(k) for k, _ in table(run))
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in table(run))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(run: Run) -> str:
+    rows = "\n".join(f"| {_cell(k.strip())} | {_cell(v)} |" for k, v in table(run))
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    return f"""
+## Load test: {run.users:,} viewers, {run.minutes:g} minutes ({when})
+
+`{run.command}`
+
+Locust (FastHttpUser, {run.processes} process) against the whole service with embedded
+Redis and PostgreSQL on this 2-core machine, all on 127.0.0.1; heartbeat interval
+{run.interval:g} s (time compressed {120 / run.interval:g}x), {run.workers} gateway worker.
+
+| figure | value |
+|---|---|
+{rows}
+"""

@@ -1,0 +1,201 @@
+"""``make loadtest USERS=… MINUTES=…``: one verified load test, start to finish.
+
+    python -m loadtest.run --users 2000 --minutes 10 [--interval 2] [--workers 1]
+
+1. starts the whole service (``python -m watchtime.supervisor``) with embedded Redis and
+   PostgreSQL in a temporary DATA_DIR, on a free port of 127.0.0.1, with time compressed:
+   heartbeat interval ``--interval`` s, stale limit 3 intervals, a sweep every interval;
+2. creates the webinar through the admin API;
+3. runs Locust headless (``loadtest/locustfile.py``) for ``--minutes``, CSV files, the
+   ledger, the report compared and the service's log in ``--out``, watching CPU by role;
+4. runs the verifier (``loadtest.verify``) against the ledger, prints the figures and
+   the verdict, and stops the service.
+
+Exits 0 only if the verifier passes and Locust counted no failure. ``--record FILE``
+appends the figures to FILE (BENCHMARKS.md) as a section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loadtest import http, results, verify, webinar
+from loadtest.compare import Verdict
+from loadtest.cpu import CpuMonitor
+from loadtest.ledger import Ledger
+from watchtime.embedded import free_port
+from watchtime.settings import Settings
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+READY_TIMEOUT_SECONDS = 120.0
+LOCUST_GRACE_SECONDS = 120.0  # past the run's length before Locust is stopped by force
+
+
+@dataclass(frozen=True)
+class Options:
+    users: int
+    minutes: float
+    interval: float
+    workers: int
+    processes: int
+    out: Path
+    record: Path | None
+    seed: int | None
+
+
+def service_env(o: Options, data_dir: Path, port: int) -> dict[str, str]:
+    """The service's settings, shared with Locust and the verifier: compressed time."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    return env | {
+        "DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GATEWAY_WORKERS": str(o.workers),
+        "ADMIN_TOKEN": secrets.token_urlsafe(16),
+        "VIEWER_TOKEN_SECRET": secrets.token_urlsafe(16),
+        "SESSION_HEARTBEAT_INTERVAL_SECONDS": f"{o.interval:g}",
+        "SESSION_STALE_AFTER_SECONDS": f"{3 * o.interval:g}",
+        "SWEEPER_INTERVAL_SECONDS": f"{o.interval:g}",
+        # The default's 1 s still leaves regular pings alone at a 2 s interval; shorter
+        # intervals get half of theirs, so only pings right after a flip meet a 429.
+        "MIN_PING_INTERVAL_SECONDS": f"{min(1.0, o.interval / 2):g}",
+        "FLUSH_INTERVAL_SECONDS": f"{min(2.0, o.interval):g}",
+        "FLUSHER_METRICS_PORT": "0",
+        "SWEEPER_METRICS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextlib.contextmanager
+def service(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The supervisor, ready to serve; stopped as Ctrl-C stops it."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "watchtime.supervisor"], env=env, stdout=out, stderr=out
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{env['PORT']}", process, log)
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the service exited; see {log}")
+        with contextlib.suppress(OSError, http.ApiError):
+            http.call("GET", f"{base}/readyz", timeout=2)
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"the service was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")
+
+
+def locust_command(o: Options, base: str) -> list[str]:
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base,
+        "--csv", str(o.out / "locust"), "--only-summary",
+    ]  # fmt: skip
+    if o.processes > 1:
+        command += ["--processes", str(o.processes)]
+    return command
+
+
+def run_locust(o: Options, env: dict[str, str], base: str, supervisor: int) -> dict[str, float]:
+    """Runs the load to its end (the load shape stops it); returns CPU by role."""
+    locust = subprocess.Popen(locust_command(o, base), env=env)
+    monitor = CpuMonitor(locust.pid, supervisor)
+    monitor.start()
+    try:
+        locust.wait(o.minutes * 60 + LOCUST_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        print("loadtest: Locust overran the run: stopping it", file=sys.stderr)
+        locust.send_signal(signal.SIGINT)
+        locust.wait(60)
+    return monitor.stop()
+
+
+def scenario_env(o: Options, webinar_id: str) -> dict[str, str]:
+    env = {
+        "LOADTEST_USERS": str(o.users),
+        "LOADTEST_MINUTES": f"{o.minutes:g}",
+        "LOADTEST_WEBINAR_ID": webinar_id,
+        "LOADTEST_LEDGER": str(o.out / "ledger.json"),
+    }
+    if o.seed is not None:
+        env["LOADTEST_SEED"] = str(o.seed)
+    return env
+
+
+def execute(o: Options, command: str) -> results.Run:
+    o.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="watchtime-loadtest-") as folder:
+        env = service_env(o, Path(folder) / "data", free_port())
+        base = f"http://127.0.0.1:{env['PORT']}"
+        with service(env, o.out / "service.log") as supervisor:
+            webinar_id = webinar.create(base, env["ADMIN_TOKEN"], o.minutes * 60)
+            cpu = run_locust(o, env | scenario_env(o, webinar_id), base, supervisor.pid)
+            ledger = Ledger.read(sorted(o.out.glob("ledger*.json")))
+            verdict: Verdict | None = None
+            with contextlib.suppress(verify.NotSettled):
+                verdict = verify.verify(
+                    ledger, base, webinar_id, env["ADMIN_TOKEN"], Settings.from_env(env),
+                    save_report=o.out / "report.json",
+                )  # fmt: skip
+    rows, failures = results.read_locust_csv(o.out / "locust")
+    return results.Run(
+        command, o.users, o.minutes, o.interval, o.workers, o.processes, rows, failures,
+        ledger.answers, cpu, verdict,
+    )  # fmt: skip
+
+
+def parse(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100, help="people in the audience")
+    parser.add_argument("--minutes", type=float, default=2.0, help="length of the run")
+    parser.add_argument("--interval", type=float, default=2.0, help="heartbeat interval, s")
+    parser.add_argument("--workers", type=int, default=1, help="GATEWAY_WORKERS")
+    parser.add_argument("--processes", type=int, default=1, help="Locust processes")
+    parser.add_argument(
+        "--out", type=Path, help="CSV files, ledger and logs (default: loadtest-results/<time>)"
+    )
+    parser.add_argument("--record", type=Path, help="append the figures to this file")
+    parser.add_argument("--seed", type=int, help="a repeatable audience")
+    a = parser.parse_args(argv)  # fmt: skip
+    out = a.out or Path("loadtest-results") / f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    return Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, a.seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse(argv)
+    command = "python -m loadtest.run " + shlex.join(sys.argv[1:] if argv is None else argv)
+    run = execute(options, command)
+    print(results.text(run))
+    if options.record:
+        with options.record.open("a") as out:
+            out.write(results.markdown(run))
+    passed = run.verdict is not None and run.verdict.passed and run.total.failures == 0
+    sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Viewer tokens as a platform back-end issues them: HS256 JWTs whose ``sub`` is the
+user id, signed with ``VIEWER_TOKEN_SECRET`` (SPEC R-AUTH)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def viewer_token(sub: str, secret: str, ttl_seconds: int = 3600, **claims: Any) -> str:
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    expires = int(time.time()) + ttl_seconds
+    payload = _b64(json.dumps({"sub": sub, "exp": expires, **claims}).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}"

@@ -1,0 +1,208 @@
+"""The load test: interval sets, the contract's owed time, the verifier's judgement on a
+hand-made ledger and report (it must catch a wrong report), a tab's reactions to the
+server's answers, the load shape, and one small run end to end."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from loadtest import arrivals, intervals, run
+from loadtest.behaviour import TabPlan
+from loadtest.compare import Report, ReportPerson, compare, summary
+from loadtest.expected import allowance_ms, owed, owed_ms
+from loadtest.ledger import Ledger, Session
+from loadtest.tab import Answer, Rules, Tab
+
+T0 = 1_800_000_000_000  # ms; the content window of the hand-made webinar is [T0, T0 + 60 s)
+CAP_MS = 6_000  # interval 2 s x 3
+
+
+def at(seconds: float) -> int:
+    return T0 + round(seconds * 1000)
+
+
+def test_interval_sets() -> None:
+    assert intervals.normalise([(5, 7), (1, 3), (3, 4), (6, 9), (8, 8)]) == [(1, 4), (5, 9)]
+    assert intervals.intersect([(0, 10), (20, 30)], [(5, 25)]) == [(5, 10), (20, 25)]
+    assert intervals.subtract([(0, 10), (20, 30)], [(5, 25)]) == [(0, 5), (25, 30)]
+    assert intervals.length([(0, 10), (5, 15)]) == 15
+
+
+def session(
+    sid: str, user: str | None, visible: list[tuple[float, float]], beats: list[float], how: str
+) -> Session:
+    s = Session(session_id=sid, user_id=user, opened_at=at(beats[0]) if beats else at(0))
+    s.visible = [(at(a), at(b)) for a, b in visible]
+    s.heartbeats = [(at(b), at(b) + 5) for b in beats]  # answered 5 ms later
+    s.closed_at, s.ended_by = at(max(b for _, b in visible)), how  # type: ignore[assignment]
+    return s
+
+
+def every(start: float, stop: float, step: float = 2.0) -> list[float]:
+    return [start + i * step for i in range(int((stop - start) / step) + 1)]
+
+
+# Alice: two tabs; A visible [-4, 10) (before the start: clipped), exit at 10; B visible
+# [5, 15), closed without a beacon at 15, last ping at 14: owed [0, 14) = 14 s.
+# Bob (guest): visible [0, 9.5), closed without a beacon, last ping at 8: owed 8 s.
+# Carol (guest): hidden [20, 30) then visible [30, 40) with a silent gap [32, 40) longer
+# than the cap, exit at 40: owed [30, 32) and [32, 38) = 8 s.
+# Dave: visible [50, 70) past the end of the content at 60, exit at 70: owed 10 s.
+ALICE, BOB = "0b0e4a3c-5f39-4c55-8d0f-5d8a3c1e0a01", "session_1_bob"
+LEDGER = Ledger(
+    webinar_id="w",
+    heartbeat_interval_seconds=2.0,
+    sessions=[
+        session("session_1_a", ALICE, [(-4, 10)], every(-4, 10), "exit"),
+        session("session_2_b", ALICE, [(5, 15)], every(6, 14), "vanished"),
+        session(BOB, None, [(0, 9.5)], every(0, 8), "vanished"),
+        session("session_3_carol", None, [(30, 40)], [20, 22, 24, 26, 28, 30, 32, 40], "exit"),
+        session("session_4_dave", "d0d0d0d0-0000-4000-8000-000000000004", [(50, 70)],
+                every(50, 70), "exit"),
+    ],
+)  # fmt: skip
+RIGHT = {
+    f"user:{ALICE}": (2, 14.0),
+    f"guest:{BOB}": (1, 8.0),
+    "guest:session_3_carol": (1, 8.0),
+    "user:d0d0d0d0-0000-4000-8000-000000000004": (1, 10.0),
+}
+
+
+def report(rows: dict[str, tuple[int, float]]) -> Report:
+    iso = datetime.fromtimestamp
+    return Report(
+        content_from=iso(T0 / 1000, UTC),
+        content_to=iso(at(60) / 1000, UTC),
+        collect_to=iso(at(600) / 1000, UTC),
+        viewers=[ReportPerson(v, n, w) for v, (n, w) in rows.items()],
+    )
+
+
+def test_owed_time_follows_the_contract() -> None:
+    window = (T0, at(60))
+    alice = [s for s in LEDGER.sessions if s.user_id == ALICE]
+    assert owed_ms(alice, window, CAP_MS) == 14_000  # union of the tabs, not a sum
+    assert owed_ms([LEDGER.sessions[2]], window, CAP_MS) == 8_000  # up to the last ping
+    assert owed_ms([LEDGER.sessions[3]], window, CAP_MS) == 8_000  # the cap
+    assert owed_ms([LEDGER.sessions[4]], window, CAP_MS) == 10_000  # clipped at the end
+
+
+def test_request_latency_explains_only_the_edges_it_made() -> None:
+    """A track answered 300 ms after it was sent may have been stamped that much later
+    by the server, which then credits up to 0.3 s less, never more."""
+    slow = session("session_5_slow", None, [(10, 20)], every(10, 20), "exit")
+    slow.heartbeats[0] = (at(10), at(10.3))
+    window = (T0, at(60))
+    assert allowance_ms(owed([slow], window, CAP_MS), [slow], CAP_MS) == (300, 5)
+    ledger = Ledger(sessions=[slow])
+
+    def judged(reported: float) -> float:
+        verdict = compare(ledger, report({"guest:session_5_slow": (1, reported)}), 2, CAP_MS)
+        return verdict.people[0].excess
+
+    assert judged(9.75) == 0  # 0.25 s less: explained
+    assert judged(8.75) == pytest.approx(0.95)  # 1.25 s less, 0.3 s of it explained
+    assert judged(11.25) == pytest.approx(1.245)  # more: only the exit's 5 ms explain it
+
+
+def test_the_verifier_passes_a_right_report() -> None:
+    verdict = compare(LEDGER, report(RIGHT), 2.0, CAP_MS)
+    assert verdict.passed, summary(verdict)
+    assert max(verdict.errors().values()) == 0
+    assert len(verdict.beacon_people) == 2  # Carol and Dave
+
+
+@pytest.mark.parametrize(
+    ("change", "broken"),
+    [
+        ({f"user:{ALICE}": (2, 24.0)}, "over_interval"),  # per-tab sum instead of the union
+        ({f"guest:{BOB}": (1, 9.5)}, "fine"),  # the tail after the last ping: within 2 s
+        ({f"guest:{BOB}": (1, 10.5)}, "over_interval"),
+        ({"guest:session_3_carol": (1, 10.0)}, "over_beacon_limit"),  # no cap: 10 s
+        ({"user:d0d0d0d0-0000-4000-8000-000000000004": (1, 11.5)}, "over_beacon_limit"),
+        ({f"user:{ALICE}": (1, 14.0)}, "lost"),
+        ({f"guest:{BOB}": (0, 0.0)}, "lost"),
+        ({"guest:session_3_carol": (2, 8.0)}, "duplicated"),
+        ({"guest:session_9_nobody": (1, 3.0)}, "duplicated"),
+    ],
+)
+def test_the_verifier_catches_a_wrong_report(
+    change: dict[str, tuple[int, float]], broken: str
+) -> None:
+    rows = {v: r for v, r in (RIGHT | change).items() if r[0] > 0}
+    verdict = compare(LEDGER, report(rows), 2.0, CAP_MS)
+    assert verdict.passed == (broken == "fine"), summary(verdict)
+    if broken in ("over_interval", "over_beacon_limit"):
+        assert getattr(verdict, broken)
+    elif broken != "fine":
+        assert getattr(verdict, broken) == 1
+
+
+class FakeApi:
+    """Answers pings from a script; counts what the tab sent."""
+
+    def __init__(self, answers: list[Answer]) -> None:
+        self.answers = answers
+        self.sent: list[tuple[str, str, bool]] = []
+
+    def track(self, session_id: str, visible: bool) -> float | None:
+        self.sent.append(("track", session_id, visible))
+        return 2.0
+
+    def ping(self, session_id: str, visible: bool, flip: bool, closed_expected: bool) -> Answer:
+        self.sent.append(("ping", session_id, visible))
+        return self.answers.pop(0)
+
+    def exit(self, session_id: str) -> bool:
+        self.sent.append(("exit", session_id, False))
+        return True
+
+
+def test_a_tab_acts_on_the_answers() -> None:
+    """A 429 is no heartbeat; a 409 ends the session and starts a new one; the close
+    sends the beacon, which is the last heartbeat."""
+    api, ledger = FakeApi([Answer.OK, Answer.RATE_LIMITED, Answer.CLOSED]), Ledger()
+    plan = TabPlan(
+        opens_at=100.0, closes_at=110.0, beacon=True, starts_visible=True, sleeps_at=None
+    )
+    rules = Rules(interval=2, stale_after=6, sleep=10)
+    tab = Tab(plan, api, ledger, rules, random.Random(1), None, clock=lambda: 200.0)
+    tab.step(100.0)  # open
+    tab.next_flip = 1e9  # no flips: this test is about answers
+    for now in (102.0, 104.0, 106.0):
+        tab.step(now)
+    first, second = ledger.sessions
+    assert first.ended_by == "refused"  # pinging on schedule, yet closed
+    assert len(first.heartbeats) == 2  # the track and the one accepted ping
+    assert second.opened_at == first.closed_at and second.visible_since is not None
+    tab.step(110.0)
+    assert second.ended_by == "exit" and len(second.heartbeats) == 2
+    assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping", "track", "exit"]
+
+
+def test_doors_open_shape() -> None:
+    shares = [arrivals.arrived("doors", x / 10) for x in range(11)]
+    assert shares == sorted(shares) and shares[0] == 0 and shares[-1] == 1
+    assert shares[1] > 0.25 and shares[2] > 0.45  # the spike at the doors
+    assert arrivals.arrived("linear", 0.5) == 0.5 and arrivals.arrived("instant", 0) == 1
+
+
+def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:
+    """30 people for 36 s at a 1 s interval: every person within one interval, beacon
+    closers within 1 s, nothing lost or duplicated, no Locust failure."""
+    options = run.parse(["--users", "30", "--minutes", "0.6", "--interval", "1",
+                         "--out", str(tmp_path), "--seed", "7"])  # fmt: skip
+    outcome = run.execute(options, "test")
+    verdict = outcome.verdict
+    assert verdict is not None, "the service never settled"
+    assert verdict.passed, "\n".join(summary(verdict))
+    assert verdict.lost == 0 and verdict.duplicated == 0
+    assert len(verdict.people) >= 30
+    assert outcome.total.failures == 0, outcome.failures
+    assert outcome.answers.get("exit 204", 0) > 0 and outcome.answers.get("ping 204", 0) > 0
+    assert (tmp_path / "locust_stats.csv").exists()
