@@ -162,7 +162,7 @@ async def test_faults_under_load_lose_no_acknowledged_second(
     env = os.environ | backend.env | {
         "DATABASE_URL": postgres_server.url, "ADMIN_TOKEN": "drill-admin-token",
         "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(INTERVAL), "SESSION_DELTA_CAP_MULTIPLIER": "3",
-        "SESSION_STALE_AFTER_SECONDS": "10", "SWEEPER_INTERVAL_SECONDS": "1",
+        "SESSION_STALE_AFTER_SECONDS": "30", "SWEEPER_INTERVAL_SECONDS": "1",
         "MIN_PING_INTERVAL_SECONDS": "0.2", "FLUSH_INTERVAL_SECONDS": "0.2",
         "LEASE_TTL_SECONDS": "1", "SNAPSHOT_INTERVAL_SECONDS": "1", "GATEWAY_WORKERS": "2",
         "FLUSHER_METRICS_PORT": "0", "SWEEPER_METRICS_PORT": "0", "LOG_LEVEL": "ERROR",
@@ -210,7 +210,7 @@ async def under_load(base: str, webinar: str, faults: list[Callable[[], object]]
 
 async def closed_in_postgres(database_url: str, webinar: str, sessions: int) -> None:
     """Waits for the flusher to write every exit: an exit is a session's last change."""
-    for _ in range(300):
+    for _ in range(600):  # a loaded machine may take a while to catch up
         conn = await asyncpg.connect(database_url)
         try:
             closed = await conn.fetchval(
