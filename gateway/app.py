@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client import multiprocess
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from gateway import admin, ops, pages, ping, stats, viewer
 from gateway.cors import ViewerCors
@@ -19,7 +20,7 @@ from watchtime.connections import backends
 from watchtime.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if settings.metrics_dir:  # this worker's live gauges leave the sums
                 multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]
 
-    return Starlette(
+    app = Starlette(
         routes=[
             ping.ROUTE,
             *viewer.ROUTES,
@@ -46,9 +47,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(LatencyMiddleware),
-            Middleware(ping.PingShortcut, cors=bool(settings.cors_allow_origins)),
             Middleware(ViewerCors, origins=settings.cors_allow_origins),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
+    return ping.PingShortcut(app, cors=bool(settings.cors_allow_origins))

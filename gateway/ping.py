@@ -10,14 +10,18 @@ the full stack to the same endpoint.
 
 from __future__ import annotations
 
+import functools
 import math
+import time
+from typing import Any
 
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import auth, bodies
 from gateway.errors import GatewayError, response_for
-from gateway.metrics import PINGS, SESSIONS_CREATED
+from gateway.metrics import IN_FLIGHT, PINGS, REQUEST_SECONDS, SESSIONS_CREATED
 from gateway.viewer import REFUSALS, extras, refuse
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import Outcome
@@ -36,21 +40,29 @@ OUTCOMES = {
 
 class PingEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Answers one ping; returns the status it sent."""
         try:
             outcome = await _ping(scope, receive)
         except (GatewayError, BackendUnavailable) as e:  # refused before the script ran
             PINGS.labels(e.error if isinstance(e, GatewayError) else "unavailable").inc()
-            await response_for(e)(scope, receive, send)
-            return
+            return await _answer(response_for(e), scope, receive, send)
         OUTCOMES[outcome.status].inc()
         refusal = _refusal(outcome)
         if refusal is not None:
-            await response_for(refusal)(scope, receive, send)
-            return
+            return await _answer(response_for(refusal), scope, receive, send)
         if outcome.status == "created":
             SESSIONS_CREATED.inc()
         for message in NO_CONTENT:
             await send(message)
+        return 204
+
+
+async def _answer(response: Response, scope: Scope, receive: Receive, send: Send) -> int:
+    await response(scope, receive, send)
+    return response.status_code
 
 
 def _refusal(outcome: Outcome) -> GatewayError | None:
@@ -98,8 +110,9 @@ ROUTE = Route(PREFIX + "{webinar_id}" + SUFFIX, ENDPOINT, methods=["POST"])
 
 
 class PingShortcut:
-    """Serves pings without the middleware and routing below it, unless CORS is
-    configured and the request comes from another origin."""
+    """The gateway's outermost ASGI app: serves pings itself, past Starlette, its
+    middleware and its router, unless CORS is configured and the request comes from
+    another origin; everything else goes to the Starlette app."""
 
     def __init__(self, app: ASGIApp, cors: bool) -> None:
         self.app = app
@@ -111,8 +124,20 @@ class PingShortcut:
             await self.app(scope, receive, send)
             return
         scope["path_params"] = {"webinar_id": webinar_id}
-        scope["route"] = ROUTE  # the latency histogram's label
-        await ENDPOINT(scope, receive, send)
+        started = time.perf_counter()
+        IN_FLIGHT.inc()
+        status = 500
+        try:
+            status = await ENDPOINT.serve(scope, receive, send)
+        finally:
+            IN_FLIGHT.dec()
+            _latency(status).observe(time.perf_counter() - started)
+
+
+@functools.cache
+def _latency(status: int) -> Any:
+    """The ping route's histogram child per status, looked up once."""
+    return REQUEST_SECONDS.labels("POST", ROUTE.path, status)
 
 
 def _ping_webinar(scope: Scope) -> str | None:

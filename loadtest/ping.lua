@@ -1,5 +1,6 @@
 -- wrk script of `make bench`: visible pings spread over SESSIONS sessions per thread,
--- so none repeats within MIN_PING_INTERVAL_SECONDS; DELAY_MS paces each connection.
+-- so none repeats within MIN_PING_INTERVAL_SECONDS (each run starts at a random one, so
+-- back-to-back runs do not ping the same sessions at once); DELAY_MS paces connections.
 local sessions = tonumber(os.getenv("SESSIONS") or "20000")
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local threads = 0
@@ -11,6 +12,8 @@ function setup(thread)
 end
 
 function init(args)
+  math.randomseed(os.time() * 100 + id)
+  counter = math.random(sessions)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
