@@ -21,7 +21,7 @@ from types import UnionType
 from typing import Any, NamedTuple, Protocol
 
 import hiredis
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
@@ -35,7 +35,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from watchtime.client import RedisClient
+from watchtime.client import REDIS_TIMEOUT_SECONDS, RedisClient
 from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
 
 DEFAULT_MAX_BATCH = 256
@@ -70,6 +70,9 @@ class ScriptBatcher:
         elif len(self.queue) == 1 and len(self.in_flight) < MAX_IN_FLIGHT:
             loop.call_soon(self._flush)
         return await call.reply
+
+    async def aclose(self) -> None:
+        await self.lanes.aclose()
 
     def _flush(self) -> None:
         if not self.queue:
@@ -137,22 +140,36 @@ class _Lanes(Protocol):
 
     async def refresh(self, calls: list[_Call]) -> None: ...
 
+    async def aclose(self) -> None: ...
+
 
 class _Lane:
-    """One Redis server: the whole batch in one write on one pooled connection."""
+    """One Redis server: the whole batch in one write on one pooled connection.
+
+    The lane's connections have no per-read timeout: one deadline covers the whole
+    round trip, instead of a timer armed and cancelled for every reply."""
 
     def __init__(self, redis: Redis) -> None:
-        self.pool = redis.connection_pool
+        shared = redis.connection_pool
+        kwargs = shared.connection_kwargs | {"socket_timeout": None}
+        self.pool = BlockingConnectionPool(
+            connection_class=shared.connection_class, max_connections=MAX_IN_FLIGHT + 1,
+            timeout=REDIS_TIMEOUT_SECONDS, **kwargs,
+        )  # fmt: skip
 
     async def round_trips(self, calls: list[_Call]) -> list[Any]:
         conn: Connection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            return await _round_trip(conn, [call.command for call in calls])
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                return await _round_trip(conn, [call.command for call in calls])
         finally:
             await self.pool.release(conn)
 
     async def refresh(self, calls: list[_Call]) -> None:
         """Nothing to learn: the next connection from the pool is a new one."""
+
+    async def aclose(self) -> None:
+        await self.pool.disconnect()
 
 
 class _ClusterLanes:
@@ -192,6 +209,9 @@ class _ClusterLanes:
     async def refresh(self, calls: list[_Call]) -> None:
         """A failover or a resharding moved slots: read the cluster's map again."""
         await self.cluster.nodes_manager.initialize()
+
+    async def aclose(self) -> None:
+        """The nodes' connections are the cluster client's, closed with it."""
 
 
 async def _round_trip(conn: Connection, commands: list[tuple[Any, ...]]) -> list[Any]:

@@ -40,9 +40,11 @@ async def backends(
     working while Postgres is down. ``batched`` coalesces concurrent script calls."""
     redis = redis_client(settings)
     pg = await postgres_pool(settings, min_size=0, max_size=pg_max_size)
-    run = ScriptBatcher(redis) if batched else run_directly
+    batcher = ScriptBatcher(redis) if batched else None
     try:
-        yield Backends(redis, pg, SessionStore(Scripts(redis), settings, run))
+        yield Backends(redis, pg, SessionStore(Scripts(redis), settings, batcher or run_directly))
     finally:
+        if batcher:
+            await batcher.aclose()
         await pg.close()
         await redis.aclose()
