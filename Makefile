@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-storage loadtest browser ops-tools clean
+.PHONY: run test lint bench bench-tools bench-storage loadtest browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -24,6 +24,17 @@ run: $(STAMP)
 
 test: $(STAMP) browser ops-tools
 	$(BIN)/python -m pytest
+
+# The ping path against a bare Starlette 204 (wrk), then a verified Locust run; both append
+# their figures to BENCHMARKS.md.
+bench: $(STAMP) bench-tools
+	$(BIN)/python -m loadtest.bench
+	$(BIN)/python -m loadtest.run --users $(or $(USERS),1000) --minutes $(or $(MINUTES),2) \
+		--interval 2 --record BENCHMARKS.md
+
+# Debian's wrk (root on a fresh machine).
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
 # Flusher rows/s, sweeper closes/s, report latency, Redis bytes per session (SESSIONS=100000).
 bench-storage: $(STAMP)
