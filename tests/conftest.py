@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import anyio
 import asyncpg
@@ -13,6 +14,7 @@ from redis import Redis as SyncRedis
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from watchtime import keys
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
 from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
@@ -120,6 +122,15 @@ async def store(
     """The session scripts called one by one, and coalesced as the gateway calls them."""
     run = ScriptBatcher(redis) if request.param == "batched" else run_directly
     return SessionStore(Scripts(redis), settings, run)
+
+
+@pytest.fixture
+async def webinar(redis: RedisClient) -> UUID:
+    """A webinar known to Redis and to its registry, as the admin API leaves it."""
+    webinar_id = uuid4()
+    await redis.hset(keys.meta(webinar_id), mapping={"start": 0})
+    await redis.zadd(keys.REGISTRY, {str(webinar_id): "+inf"})
+    return webinar_id
 
 
 @pytest.fixture

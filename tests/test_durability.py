@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -25,14 +25,6 @@ from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 pytestmark = [pytest.mark.anyio, both_topologies]
-
-
-@pytest.fixture
-async def webinar(redis: Redis) -> UUID:
-    webinar_id = uuid4()
-    await redis.hset(keys.meta(webinar_id), mapping={"start": at(0)})
-    await redis.zadd(keys.REGISTRY, {str(webinar_id): "+inf"})
-    return webinar_id
 
 
 class Viewers:

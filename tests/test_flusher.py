@@ -26,14 +26,6 @@ def at(seconds: float) -> int:
 
 
 @pytest.fixture
-async def webinar(redis: Redis) -> UUID:
-    webinar_id = uuid4()
-    await redis.hset(keys.meta(webinar_id), mapping={"start": T0})
-    await redis.zadd(keys.REGISTRY, {str(webinar_id): "+inf"})
-    return webinar_id
-
-
-@pytest.fixture
 def flusher(redis: Redis, pg_pool: asyncpg.Pool, store: SessionStore, settings) -> Flusher:
     return Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=5000))
 

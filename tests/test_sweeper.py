@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -22,14 +22,6 @@ from watchtime.settings import Settings
 pytestmark = [pytest.mark.anyio, both_topologies]
 
 STALE = 300  # s, the default stale limit
-
-
-@pytest.fixture
-async def webinar(redis: Redis) -> UUID:
-    webinar_id = uuid4()
-    await redis.hset(keys.meta(webinar_id), mapping={"start": at(0)})
-    await redis.zadd(keys.REGISTRY, {str(webinar_id): "+inf"})
-    return webinar_id
 
 
 @pytest.fixture
