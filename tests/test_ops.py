@@ -241,7 +241,11 @@ def test_locust_runs_the_scenarios_against_the_gateway_in_the_loadtest_profile(
         "locust", "-f", "loadtest/locustfile.py", "--host", "http://gateway:8000"
     ]  # fmt: skip
     assert locust["build"] == {"context": str(ROOT), "args": {"EXTRAS": "loadtest"}}
-    assert mounts(locust) == {"/app/loadtest": ROOT / "loadtest"}
+    assert mounts(locust) == {
+        "/app/loadtest": ROOT / "loadtest",
+        "/results": ROOT / "loadtest-results",
+    }
+    assert locust["environment"]["LOADTEST_LEDGER"] == "/results/ledger.json"  # a writable place
     assert locust["depends_on"] == {"gateway": {"condition": "service_healthy"}}
     assert "locust" in " ".join(image_requirements("loadtest"))
 
