@@ -11,7 +11,6 @@ correct without them.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import NamedTuple
 from uuid import UUID
@@ -23,6 +22,7 @@ from flusher import rows
 from watchtime import keys, registry
 from watchtime.client import RedisClient
 from watchtime.errors import postgres_boundary
+from watchtime.leases import Claims
 from watchtime.sessions import Collected, SessionStore
 from watchtime.settings import Settings
 
@@ -45,8 +45,6 @@ LAG = Gauge(
     "watchtime_flusher_oldest_dirty_age_seconds", "Age of the oldest change not yet in Postgres"
 )
 
-JOB = "flush"
-
 
 class Part(NamedTuple):
     """One webinar's share of a batch."""
@@ -63,8 +61,7 @@ class Flusher:
         self.pg = pg
         self.store = store
         self.batch_size = settings.flush_batch_size
-        self.lease_ms = settings.lease_ttl_ms
-        self.owner = secrets.token_hex(8)
+        self.claims = Claims(store, "flush", settings.lease_ttl_ms)
 
     async def cycle(self) -> bool:
         """One batch end to end; True if it was full and more may be waiting."""
@@ -94,7 +91,7 @@ class Flusher:
         for webinar in backlog:
             if budget <= 0:
                 break
-            if await self.store.lease(webinar.webinar_id, JOB, self.owner, self.lease_ms):
+            if await self.claims.take(webinar.webinar_id):
                 part = await self._read_webinar(webinar.webinar_id, budget)
                 batch.append(part)
                 budget -= len(part.sessions)
@@ -121,7 +118,7 @@ class Flusher:
 
     async def release(self, batch: list[Part]) -> None:
         for part in batch:
-            await self.store.lease(part.webinar_id, JOB, self.owner, 0)
+            await self.claims.release(part.webinar_id)
 
 
 def _exists(session: Collected) -> bool:

@@ -9,7 +9,6 @@ sweeper finds nothing left to close.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from uuid import UUID
 
@@ -19,6 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from watchtime import clock, keys, registry, webinars
 from watchtime.client import RedisClient
 from watchtime.errors import postgres_boundary
+from watchtime.leases import Claims
 from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
@@ -36,8 +36,6 @@ RETENTION_DROPPED_MONTHS = Counter(
 RETENTION_DELETED = Counter(
     "watchtime_sweeper_retention_deleted_rows_total", "Rows deleted by retention", ["table"]
 )
-
-JOB = "sweep"
 
 # Webinars whose collect window ended more than a day ago are final: no re-mirroring.
 OPEN_WEBINARS = """
@@ -79,8 +77,7 @@ class Sweeper:
         self.store = store
         self.stale_ms = settings.stale_after_ms
         self.retention_days = settings.retention_days
-        self.lease_ms = settings.lease_ttl_ms
-        self.owner = secrets.token_hex(8)
+        self.claims = Claims(store, "sweep", settings.lease_ttl_ms)
 
     async def sweep(self) -> bool:
         """Closes every stale session of every webinar; a background-loop job."""
@@ -98,12 +95,12 @@ class Sweeper:
         return False
 
     async def _sweep_claimed(self, webinar_id: UUID) -> int:
-        if not await self.store.lease(webinar_id, JOB, self.owner, self.lease_ms):
+        if not await self.claims.take(webinar_id):
             return 0  # another replica is on it
         try:
             return await self.sweep_webinar(webinar_id)
         finally:
-            await self.store.lease(webinar_id, JOB, self.owner, 0)
+            await self.claims.release(webinar_id)
 
     async def sweep_webinar(self, webinar_id: UUID, now_ms: int | None = None) -> int:
         closed = 0
