@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -185,7 +186,14 @@ async def test_faults_under_load_lose_no_acknowledged_second(
         viewers = await under_load(base, webinar, faults)
         await closed_in_postgres(postgres_server.url, webinar, len(viewers))
         fleet.stop()
+        # The restarted Redis had forgotten the scripts: the gateway loaded them again.
+        assert noscript_reloads(httpx2.get(f"{base}/metrics").text) >= 1
     await compare(postgres_server.url, webinar, viewers)
+
+
+def noscript_reloads(metrics: str) -> float:
+    found = re.search(r"^watchtime_redis_noscript_total ([0-9.e+]+)$", metrics, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def kill_a_worker(gateway: subprocess.Popen[bytes]) -> None:

@@ -29,5 +29,17 @@ def redis_boundary() -> AbstractContextManager[None]:
     return _boundary("redis", REDIS_ERRORS)
 
 
+# A Postgres that is down, starting, shutting down (class 57: operator intervention,
+# statement timeouts included), out of connections or resources (class 53), or slow.
+POSTGRES_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
 def postgres_boundary() -> AbstractContextManager[None]:
-    return _boundary("postgres", (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError))
+    return _boundary("postgres", POSTGRES_ERRORS)

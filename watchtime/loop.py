@@ -37,7 +37,9 @@ def _backoff(failures: int) -> float:
 
 
 async def every(name: str, interval: float, job: Job, stop: asyncio.Event) -> None:
-    """Runs ``job`` every ``interval`` seconds until ``stop``; a backend outage backs off."""
+    """Runs ``job`` every ``interval`` seconds until ``stop``. A backend outage backs off;
+    so does any other failure, logged with its traceback: a process that dies on one bad
+    batch would stop flushing every webinar, while its lag and backlog metrics keep telling."""
     failures = 0
     while not stop.is_set():
         try:
@@ -45,12 +47,15 @@ async def every(name: str, interval: float, job: Job, stop: asyncio.Event) -> No
             failures = 0
         except BackendUnavailable as e:
             failures += 1
-            delay = _backoff(failures)
-            log.warning("%s: %s (failure %d, retrying in %.1fs)", name, e, failures, delay)
-            await _sleep(stop, delay)
+            log.warning("%s: %s (failure %d)", name, e, failures)
+        except Exception:
+            failures += 1
+            log.exception("%s failed (failure %d)", name, failures)
+        else:
+            if not more:
+                await _sleep(stop, interval)
             continue
-        if not more:
-            await _sleep(stop, interval)
+        await _sleep(stop, _backoff(failures))
     log.info("%s stopped", name)
 
 
