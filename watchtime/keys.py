@@ -7,6 +7,7 @@ and the defaults of every setting live here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
 PREFIX = "wt"
@@ -68,7 +69,9 @@ MAX_EXTRA_BYTES = 512
 REGISTRY = f"{PREFIX}:webinars"
 
 
+@functools.lru_cache(maxsize=4096)
 def tag(webinar_id: UUID) -> str:
+    """The hash-tagged prefix of a webinar's keys (cached: a few webinars take every ping)."""
     return f"{PREFIX}:{{{webinar_id}}}"
 
 
