@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,10 +47,12 @@ def _wait(ready: Callable[[], bool], what: str, log: Path, timeout: float = 30.0
     raise ServerError(f"{what} did not start within {timeout:.0f}s\n{tail}")
 
 
-class _Server:
-    """A child process with a port on 127.0.0.1 and a log file."""
+class _Server(ABC):
+    """A child process with a port on 127.0.0.1 and a log file; subclasses say how to
+    start it and how to tell that it answers."""
 
     name = "server"
+    stop_signal = signal.SIGTERM  # a clean but prompt shutdown
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
@@ -57,11 +60,11 @@ class _Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = self.data_dir / f"{self.name}.log"
 
-    def command(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def command(self) -> list[str]: ...
 
-    def ready(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def ready(self) -> bool: ...
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,9 +89,6 @@ class _Server:
         if self.process.poll() is not None:
             raise ServerError(f"{self.name} exited: see {self.log}")
         return self.ready()
-
-    # The signal for a clean but prompt shutdown.
-    stop_signal = signal.SIGTERM
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:
