@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from flusher import rows
 from watchtime import keys, registry
 from watchtime.client import RedisClient
+from watchtime.connections import rows_changed
 from watchtime.errors import postgres_boundary
 from watchtime.leases import Claims
 from watchtime.sessions import Collected, SessionStore
@@ -109,7 +110,7 @@ class Flusher:
         with postgres_boundary():
             async with self.pg.acquire() as conn, conn.transaction():
                 status = await conn.execute(rows.UPSERT, *rows.columns(found))
-        return int(status.rsplit(" ", 1)[-1])
+        return rows_changed(status)
 
     async def ack(self, batch: list[Part]) -> None:
         for part in batch:

@@ -39,10 +39,9 @@ def error_response(
 def response_for(exc: GatewayError | BackendUnavailable) -> Response:
     if isinstance(exc, GatewayError):
         return error_response(exc.status, exc.error, exc.detail, exc.headers)
-    backend = str(exc).split(":", 1)[0]
-    if backend == "redis":
+    if exc.backend == "redis":
         REDIS_ERRORS.inc()
-    return error_response(503, f"{backend}_unavailable", str(exc), {"Retry-After": "1"})
+    return error_response(503, f"{exc.backend}_unavailable", str(exc), {"Retry-After": "1"})
 
 
 async def on_error(request: Request, exc: Exception) -> Response:

@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from watchtime.clock import epoch_ms
 from watchtime.errors import postgres_boundary
 from watchtime.webinars import Webinar
 
@@ -103,8 +104,8 @@ class Window(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, webinar: Webinar, now_ms: int) -> Window:
         """A webinar without an end yet is reported up to now."""
-        start = _ms(webinar.webinar_start_time)
-        end = _ms(webinar.content_end) if webinar.content_end else now_ms
+        start = epoch_ms(webinar.webinar_start_time)
+        end = epoch_ms(webinar.content_end) if webinar.content_end else now_ms
         end = max(start, end)
         return cls(start, end, end + webinar.post_window_minutes * 60_000)
 
@@ -133,10 +134,6 @@ class Page(msgspec.Struct):
     summary: Summary
     viewers: list[Person]
     next_cursor: str | None
-
-
-def _ms(at: datetime) -> int:
-    return round(at.timestamp() * 1000)
 
 
 def _seconds(ms: Any) -> float:

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from watchtime import clock, keys, registry, webinars
 from watchtime.client import RedisClient
+from watchtime.connections import rows_changed
 from watchtime.errors import postgres_boundary
 from watchtime.leases import Claims
 from watchtime.metrics import SESSIONS_CLOSED
@@ -36,13 +37,6 @@ RETENTION_DROPPED_MONTHS = Counter(
 RETENTION_DELETED = Counter(
     "watchtime_sweeper_retention_deleted_rows_total", "Rows deleted by retention", ["table"]
 )
-
-# Webinars whose collect window ended more than a day ago are final: no re-mirroring.
-OPEN_WEBINARS = """
-SELECT * FROM webinars
-WHERE COALESCE(webinar_actual_end_time, webinar_scheduled_end_time) IS NULL
-   OR COALESCE(webinar_actual_end_time, webinar_scheduled_end_time)
-      + make_interval(mins => post_window_minutes) > now() - interval '1 day'"""
 
 INSERT_SNAPSHOTS = """
 INSERT INTO webinar_viewer_snapshots (webinar_id, bucket_at, viewers, active_sessions)
@@ -116,10 +110,8 @@ class Sweeper:
 
     async def remirror(self) -> None:
         """Heals a Redis that lost webinar schedules (e.g. restarted without its AOF)."""
-        with postgres_boundary():
-            rows = await self.pg.fetch(OPEN_WEBINARS)
-        for row in rows:
-            await webinars.mirror(self.redis, webinars.Webinar(**dict(row)))
+        for webinar in await webinars.still_open(self.pg):
+            await webinars.mirror(self.redis, webinar)
 
     async def snapshot(self) -> bool:
         """One row per webinar with viewers for the current minute; a background-loop job."""
@@ -131,7 +123,7 @@ class Sweeper:
                     [c.viewers for _, c in seen], [c.active_sessions for _, c in seen])  # fmt: skip
             with postgres_boundary():
                 status = await self.pg.execute(INSERT_SNAPSHOTS, *args)
-            SNAPSHOTS.inc(int(status.rsplit(" ", 1)[-1]))
+            SNAPSHOTS.inc(rows_changed(status))
         return False
 
     async def retention(self) -> bool:
@@ -150,7 +142,7 @@ class Sweeper:
                     status = await self.pg.execute(
                         statement, self.retention_days, keys.RETENTION_BATCH_SIZE
                     )
-                deleted = int(status.rsplit(" ", 1)[-1])
+                deleted = rows_changed(status)
                 RETENTION_DELETED.labels(table).inc(deleted)
                 if deleted < keys.RETENTION_BATCH_SIZE:
                     break

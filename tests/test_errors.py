@@ -43,7 +43,7 @@ async def test_a_loop_outlives_its_failures_and_stops_on_request():
     async def job() -> bool:
         calls.append("run")
         if len(calls) == 1:
-            raise BackendUnavailable("postgres: down")
+            raise BackendUnavailable("postgres", "down")
         if len(calls) == 2:
             raise ValueError("a bug in one batch")
         stop.set()

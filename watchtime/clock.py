@@ -8,6 +8,10 @@ from watchtime.client import RedisClient
 from watchtime.errors import redis_boundary
 
 
+def epoch_ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
 async def server_ms(redis: RedisClient) -> int:
     with redis_boundary():
         seconds, micros = await redis.time()

@@ -24,6 +24,11 @@ async def postgres_pool(settings: Settings, min_size: int, max_size: int) -> asy
     return pool
 
 
+def rows_changed(status: str) -> int:
+    """The row count of a command status such as ``INSERT 0 42`` or ``DELETE 7``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 class Backends(NamedTuple):
     redis: RedisClient
     pg: asyncpg.Pool

@@ -16,13 +16,17 @@ REDIS_ERRORS = (RedisError, RedisClusterException)
 class BackendUnavailable(Exception):
     """Redis or Postgres did not answer: the caller must not acknowledge the request."""
 
+    def __init__(self, backend: str, error: BaseException | str) -> None:
+        super().__init__(f"{backend}: {error}")
+        self.backend = backend
+
 
 @contextmanager
 def _boundary(backend: str, errors: tuple[type[BaseException], ...]) -> Iterator[None]:
     try:
         yield
     except errors as e:
-        raise BackendUnavailable(f"{backend}: {e}") from e
+        raise BackendUnavailable(backend, e) from e
 
 
 def redis_boundary() -> AbstractContextManager[None]:

@@ -118,6 +118,15 @@ def tabs(webinar_id: UUID) -> str:
     return f"{tag(webinar_id)}:tabs"
 
 
+def session_record(webinar_id: UUID, session_id: str) -> tuple[str, str, str]:
+    """The keys the flusher reads and retires together: hot fields, details, interval log."""
+    return (
+        session(webinar_id, session_id),
+        extras(webinar_id, session_id),
+        intervals(webinar_id, session_id),
+    )
+
+
 def lease(webinar_id: UUID, job: str) -> str:
     """String: the replica (flusher or sweeper) working on this webinar now."""
     return f"{tag(webinar_id)}:lease:{job}"

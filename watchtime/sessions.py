@@ -87,7 +87,7 @@ class SessionStore:
         try:  # not redis_boundary(): a context manager per ping costs more than this
             return await self.run(script, script_keys, args)
         except REDIS_ERRORS as e:
-            raise BackendUnavailable(f"redis: {e}") from e
+            raise BackendUnavailable("redis", e) from e
 
     async def track(
         self,
@@ -147,25 +147,13 @@ class SessionStore:
         script_keys = [keys.dirty(webinar_id)]
         args: list[Any] = [self.tombstone_ttl_seconds]
         for session_id, version in written:
-            script_keys += [
-                keys.session(webinar_id, session_id),
-                keys.extras(webinar_id, session_id),
-                keys.intervals(webinar_id, session_id),
-            ]
+            script_keys += keys.session_record(webinar_id, session_id)
             args += [session_id, version]
         return int(await self._call(self.scripts.ack, script_keys, args))
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields, details and interval log."""
-        script_keys = [
-            key
-            for session_id in session_ids
-            for key in (
-                keys.session(webinar_id, session_id),
-                keys.extras(webinar_id, session_id),
-                keys.intervals(webinar_id, session_id),
-            )
-        ]
+        script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, [])
         return [
             Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log)

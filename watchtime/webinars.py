@@ -14,6 +14,7 @@ from redis.typing import EncodableT, FieldT
 
 from watchtime import keys
 from watchtime.client import RedisClient
+from watchtime.clock import epoch_ms
 from watchtime.errors import postgres_boundary, redis_boundary
 
 TzDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -78,6 +79,14 @@ WHERE id = $1 AND webinar_start_time < $2
 RETURNING *"""
 
 
+# Webinars whose collect window ended more than a day ago are final: no re-mirroring.
+OPEN = """
+SELECT * FROM webinars
+WHERE COALESCE(webinar_actual_end_time, webinar_scheduled_end_time) IS NULL
+   OR COALESCE(webinar_actual_end_time, webinar_scheduled_end_time)
+      + make_interval(mins => post_window_minutes) > now() - interval '1 day'"""
+
+
 async def _fetchrow(pool: asyncpg.Pool, query: str, *args: Any) -> Webinar | None:
     with postgres_boundary():
         row = await pool.fetchrow(query, *args)
@@ -103,13 +112,20 @@ async def fetch(pool: asyncpg.Pool, webinar_id: UUID) -> Webinar | None:
     return await _fetchrow(pool, "SELECT * FROM webinars WHERE id = $1", webinar_id)
 
 
+async def still_open(pool: asyncpg.Pool) -> list[Webinar]:
+    """The webinars still collecting, or finished less than a day ago."""
+    with postgres_boundary():
+        rows = await pool.fetch(OPEN)
+    return [Webinar(**dict(row)) for row in rows]
+
+
 async def end(pool: asyncpg.Pool, webinar_id: UUID, at: datetime) -> Webinar | None:
     """Sets the actual end once; None if the webinar is unknown or not yet started."""
     return await _fetchrow(pool, END, webinar_id, at)
 
 
 def _ms(at: datetime | None) -> int | str:
-    return "" if at is None else round(at.timestamp() * 1000)
+    return "" if at is None else epoch_ms(at)
 
 
 async def mirror(redis: RedisClient, webinar: Webinar) -> None:
