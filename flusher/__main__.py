@@ -12,7 +12,7 @@ from watchtime.settings import Settings
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with backends(settings, pg_max_size=2) as b:
-        flusher = Flusher(b.redis, b.pg, b.store, settings)
+        flusher = Flusher(b, settings)
         await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop)
 
 

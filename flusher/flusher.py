@@ -15,16 +15,14 @@ import time
 from typing import NamedTuple
 from uuid import UUID
 
-import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from flusher import rows
 from watchtime import keys, registry
-from watchtime.client import RedisClient
-from watchtime.connections import rows_changed
+from watchtime.connections import Backends, rows_changed
 from watchtime.errors import postgres_boundary
 from watchtime.leases import Claims
-from watchtime.sessions import Collected, SessionStore
+from watchtime.sessions import Collected
 from watchtime.settings import Settings
 
 log = logging.getLogger("watchtime.flusher")
@@ -55,14 +53,10 @@ class Part(NamedTuple):
 
 
 class Flusher:
-    def __init__(
-        self, redis: RedisClient, pg: asyncpg.Pool, store: SessionStore, settings: Settings
-    ) -> None:
-        self.redis = redis
-        self.pg = pg
-        self.store = store
+    def __init__(self, backends: Backends, settings: Settings) -> None:
+        self.redis, self.pg, self.store = backends
         self.batch_size = settings.flush_batch_size
-        self.claims = Claims(store, "flush", settings.lease_ttl_ms)
+        self.claims = Claims(self.store, "flush", settings.lease_ttl_ms)
 
     async def cycle(self) -> bool:
         """One batch end to end; True if it was full and more may be waiting."""

@@ -99,11 +99,11 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
     seeding = await timed(lambda: seed(b, webinar, sessions, t0))
     active_bytes = (await used_memory(b.redis) - before) / sessions
 
-    flusher = Flusher(b.redis, b.pg, b.store, settings)
+    flusher = Flusher(b, settings)
     flush_open = await timed(lambda: drain(flusher))
     report_ms = await report_latency(b, settings, webinar, t0)
 
-    sweeper = Sweeper(b.redis, b.pg, b.store, settings)
+    sweeper = Sweeper(b, settings)
     sweep = await timed(lambda: sweeper.sweep_webinar(webinar))
     flush_closed = await timed(lambda: drain(flusher))
     closed_bytes = (await used_memory(b.redis) - before) / sessions

@@ -12,7 +12,7 @@ from watchtime.settings import Settings
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with backends(settings, pg_max_size=2) as b:
-        sweeper = Sweeper(b.redis, b.pg, b.store, settings)
+        sweeper = Sweeper(b, settings)
         await asyncio.gather(
             loop.every("sweeper", settings.sweeper_interval_seconds, sweeper.sweep, stop),
             loop.every("snapshots", settings.snapshot_interval_seconds, sweeper.snapshot, stop),

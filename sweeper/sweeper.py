@@ -12,16 +12,13 @@ import logging
 import time
 from uuid import UUID
 
-import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from watchtime import clock, keys, registry, webinars
-from watchtime.client import RedisClient
-from watchtime.connections import rows_changed
+from watchtime.connections import Backends, rows_changed
 from watchtime.errors import postgres_boundary
 from watchtime.leases import Claims
 from watchtime.metrics import SESSIONS_CLOSED
-from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 log = logging.getLogger("watchtime.sweeper")
@@ -63,15 +60,11 @@ DELETE_OLD = {
 
 
 class Sweeper:
-    def __init__(
-        self, redis: RedisClient, pg: asyncpg.Pool, store: SessionStore, settings: Settings
-    ) -> None:
-        self.redis = redis
-        self.pg = pg
-        self.store = store
+    def __init__(self, backends: Backends, settings: Settings) -> None:
+        self.redis, self.pg, self.store = backends
         self.stale_ms = settings.stale_after_ms
         self.retention_days = settings.retention_days
-        self.claims = Claims(store, "sweep", settings.lease_ttl_ms)
+        self.claims = Claims(self.store, "sweep", settings.lease_ttl_ms)
 
     async def sweep(self) -> bool:
         """Closes every stale session of every webinar; a background-loop job."""

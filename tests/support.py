@@ -83,7 +83,7 @@ def seed(settings: Settings, actions: Actions) -> None:
     async def run() -> None:
         async with backends(settings, pg_max_size=2) as b:
             await actions(b.store)
-            while await Flusher(b.redis, b.pg, b.store, settings).cycle():
+            while await Flusher(b, settings).cycle():
                 pass
 
     run_async(run)

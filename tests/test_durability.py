@@ -19,6 +19,7 @@ from test_flusher import assert_matches_redis, at, rows
 
 from flusher.flusher import Flusher
 from watchtime import keys
+from watchtime.connections import Backends
 from watchtime.embedded import PostgresServer
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import SessionStore
@@ -75,7 +76,9 @@ async def test_postgres_down_then_up_every_session_arrives(
 ):
     viewers = Viewers(store, webinar, 40)
     await viewers.enter()
-    flusher = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=5000))
+    flusher = Flusher(
+        Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=5000)
+    )
     await flusher.cycle()
 
     postgres_server.stop()

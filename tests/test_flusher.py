@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from flusher.flusher import Flusher
 from flusher.rows import UPSERT, columns, row
 from watchtime import keys
+from watchtime.connections import Backends
 from watchtime.sessions import SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]
@@ -27,7 +28,7 @@ def at(seconds: float) -> int:
 
 @pytest.fixture
 def flusher(redis: Redis, pg_pool: asyncpg.Pool, store: SessionStore, settings) -> Flusher:
-    return Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=5000))
+    return Flusher(Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=5000))
 
 
 async def rows(pg: asyncpg.Connection) -> dict[str, asyncpg.Record]:
@@ -120,7 +121,7 @@ async def test_open_sessions_are_rewritten_as_they_change(store, flusher, redis,
 async def test_a_full_batch_asks_for_another_at_once(store, redis, pg_pool, pg, settings, webinar):
     for i in range(5):
         await store.track(webinar, f"s{i}", "", now_ms=at(i))
-    small = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=2))
+    small = Flusher(Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=2))
     assert [await small.cycle() for _ in range(3)] == [True, True, False]
     assert sorted(await rows(pg)) == [f"s{i}" for i in range(5)]
 
@@ -174,8 +175,8 @@ async def test_replaying_an_old_batch_changes_nothing(store, flusher, redis, pg,
 
 
 async def test_two_flushers_at_once_equal_one(store, redis, pg_pool, pg, settings, webinar):
-    a = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=7))
-    b = Flusher(redis, pg_pool, store, with_settings(settings, flush_batch_size=7))
+    a = Flusher(Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=7))
+    b = Flusher(Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=7))
 
     async def viewers() -> None:
         for step in range(1, 30):

@@ -16,6 +16,7 @@ from test_flusher import at, hot, ms, rows
 from flusher.flusher import Flusher
 from sweeper.sweeper import Sweeper
 from watchtime import clock, keys, webinars
+from watchtime.connections import Backends
 from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
 
@@ -28,7 +29,7 @@ STALE = 300  # s, the default stale limit
 def sweeper(
     redis: Redis, pg_pool: asyncpg.Pool, store: SessionStore, settings: Settings
 ) -> Sweeper:
-    return Sweeper(redis, pg_pool, store, settings)
+    return Sweeper(Backends(redis, pg_pool, store), settings)
 
 
 async def test_a_stale_session_closes_at_its_last_heartbeat(
@@ -50,7 +51,7 @@ async def test_a_stale_session_closes_at_its_last_heartbeat(
     assert await redis.zcard(keys.presence(webinar)) == 0
     assert await store.ping(webinar, "s1", "", "r2", now_ms=at(1000)) == Outcome("closed")
 
-    await Flusher(redis, pg_pool, store, settings).cycle()
+    await Flusher(Backends(redis, pg_pool, store), settings).cycle()
     r = (await rows(pg))["s1"]
     assert (r["closed_reason"], ms(r["exited_at"]), float(r["duration_seconds"])) == (
         "timeout",
@@ -83,7 +84,7 @@ async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(
     instant (301 s, stale). Either the ping lands first (credited 301 s, open) or the
     sweep does (closed at 0 with reason timeout, the ping refused) — never both."""
     rng = random.Random(5)
-    sweepers = [Sweeper(redis, pg_pool, store, settings) for _ in range(2)]
+    sweepers = [Sweeper(Backends(redis, pg_pool, store), settings) for _ in range(2)]
     outcomes = {"ping": 0, "sweep": 0}
     for round_ in range(150):
         session_id = f"race-{round_}"
@@ -120,7 +121,7 @@ async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(
 async def test_two_sweepers_close_each_session_once(store, redis, pg_pool, settings, webinar):
     for i in range(200):
         await store.track(webinar, f"s{i}", "", now_ms=at(i))
-    a, b = (Sweeper(redis, pg_pool, store, settings) for _ in range(2))
+    a, b = (Sweeper(Backends(redis, pg_pool, store), settings) for _ in range(2))
     now = at(199 + STALE + 1)
     closed = await asyncio.gather(a.sweep_webinar(webinar, now), b.sweep_webinar(webinar, now))
     assert sum(closed) == 200
@@ -213,13 +214,15 @@ async def test_a_month_created_late_takes_its_rows_from_the_default_partition(
     await pg.execute("DROP TABLE IF EXISTS webinar_user_sessions_y2031m03")  # an earlier run's
     far = datetime(2031, 3, 5, tzinfo=UTC).timestamp() * 1000
     await store.track(webinar, "far", "", now_ms=int(far))
-    await Flusher(redis, pg_pool, store, settings).cycle()
+    await Flusher(Backends(redis, pg_pool, store), settings).cycle()
     assert await pg.fetchval("SELECT tableoid::regclass::text FROM webinar_user_sessions") == (
         "webinar_user_sessions_default"
     )
     await pg.execute("SELECT watchtime_ensure_month('2031-03-01')")
     await store.exit(webinar, "far", "", now_ms=int(far) + 30_000)
-    await Flusher(redis, pg_pool, store, settings).cycle()  # the upsert finds the moved row
+    await Flusher(
+        Backends(redis, pg_pool, store), settings
+    ).cycle()  # the upsert finds the moved row
     rows = await pg.fetch("SELECT tableoid::regclass::text AS part, * FROM webinar_user_sessions")
     assert [(r["part"], r["closed_reason"], float(r["duration_seconds"])) for r in rows] == [
         ("webinar_user_sessions_y2031m03", "exit", 30.0)

@@ -51,8 +51,8 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
             schedule = webinars.Schedule(webinar_start_time=datetime.fromtimestamp(T0 / 1000, UTC))
             await webinars.mirror(b.redis, await webinars.save(b.pg, webinar, schedule))
             await audience(b.store, webinar, random.Random(str(webinar)))
-            await Sweeper(b.redis, b.pg, b.store, settings).sweep_webinar(webinar, T0 + 86_400_000)
-            while await Flusher(b.redis, b.pg, b.store, settings).cycle():
+            await Sweeper(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
+            while await Flusher(b, settings).cycle():
                 pass
             page = await report.watch_time(b.pg, webinar, window, T0 + 86_400_000,
                                            settings.stale_after_ms, 1000)  # fmt: skip
