@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +27,27 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
+
+
+def request_started() -> float:
+    IN_FLIGHT.inc()
+    return time.perf_counter()
+
+
+def request_finished(method: str, route: str, status: int, started: float) -> None:
+    IN_FLIGHT.dec()
+    _latency(method if method in METHODS else "other", route, status).observe(
+        time.perf_counter() - started
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(method: str, route: str, status: int) -> Any:
+    """A histogram child, looked up once: .labels() costs a dict lookup and a lock."""
+    return REQUEST_SECONDS.labels(method, route, status)
+
+
 class LatencyMiddleware:
     """Times every HTTP request, labelled by route template (not the raw path, which
     holds ids and would explode the label set)."""
@@ -35,9 +58,8 @@ class LatencyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start = time.perf_counter()
+        started = request_started()
         status = 500
-        IN_FLIGHT.inc()
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -48,8 +70,5 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            IN_FLIGHT.dec()
             route = getattr(scope.get("route"), "path", "unmatched")
-            REQUEST_SECONDS.labels(scope["method"], route, status).observe(
-                time.perf_counter() - start
-            )
+            request_finished(scope["method"], route, status, started)

@@ -10,10 +10,7 @@ the full stack to the same endpoint.
 
 from __future__ import annotations
 
-import functools
 import math
-import time
-from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import auth, bodies
 from gateway.errors import GatewayError, response_for
-from gateway.metrics import IN_FLIGHT, PINGS, REQUEST_SECONDS, SESSIONS_CREATED
+from gateway.metrics import PINGS, SESSIONS_CREATED, request_finished, request_started
 from gateway.viewer import REFUSALS, extras, refuse
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import Outcome
@@ -124,20 +121,12 @@ class PingShortcut:
             await self.app(scope, receive, send)
             return
         scope["path_params"] = {"webinar_id": webinar_id}
-        started = time.perf_counter()
-        IN_FLIGHT.inc()
+        started = request_started()
         status = 500
         try:
             status = await ENDPOINT.serve(scope, receive, send)
         finally:
-            IN_FLIGHT.dec()
-            _latency(status).observe(time.perf_counter() - started)
-
-
-@functools.cache
-def _latency(status: int) -> Any:
-    """The ping route's histogram child per status, looked up once."""
-    return REQUEST_SECONDS.labels("POST", ROUTE.path, status)
+            request_finished("POST", ROUTE.path, status, started)
 
 
 def _ping_webinar(scope: Scope) -> str | None:
