@@ -28,7 +28,7 @@ from uuid import UUID
 
 import httpx2
 
-from watchtime.embedded import PostgresServer, RedisServer, free_port
+from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
 
 WEBINAR = UUID("5e1ec7ed-0000-4000-8000-00000000be9c")
@@ -169,18 +169,13 @@ def whole_box(env: dict[str, str], seconds: float) -> Load:
 
 def run(folder: Path, seconds: float) -> dict[str, Load]:
     redis, pg = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
-    redis.start()
-    pg.start()
-    try:
+    with started([redis, pg]):
         asyncio.run(migrate_url(pg.url))
         env = os.environ | {"REDIS_URL": redis.url, "DATABASE_URL": pg.url,
                             "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "WARNING"}  # fmt: skip
         figures = one_worker(env, seconds)
         figures["box"] = whole_box(env, seconds)
         return figures
-    finally:
-        pg.stop()
-        redis.stop()
 
 
 def markdown(f: dict[str, Load], command: str) -> str:
@@ -221,10 +216,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
         figures = run(Path(folder), options.seconds)
     command = ("python -m loadtest.bench " + " ".join(sys.argv[1:])).strip()
-    text = markdown(figures, command)
-    print(text)
-    with options.output.open("a") as out:
-        out.write(text)
+    publish(markdown(figures, command), options.output)
+
+
+def publish(section: str, output: Path) -> None:
+    """Prints a benchmark's Markdown section and appends it to ``output``."""
+    print(section)
+    with output.open("a") as out:
+        out.write(section)
 
 
 if __name__ == "__main__":

