@@ -52,10 +52,6 @@ def owed(sessions: Iterable[Session], window: Interval, cap_ms: int) -> list[Int
     return intervals.intersect(per_session, [window])
 
 
-def owed_ms(sessions: Iterable[Session], window: Interval, cap_ms: int) -> int:
-    return intervals.length(owed(sessions, window, cap_ms))
-
-
 def allowance_ms(
     owed_time: list[Interval], sessions: Iterable[Session], cap_ms: int
 ) -> tuple[int, int]:

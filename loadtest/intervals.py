@@ -38,22 +38,5 @@ def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
     return out
 
 
-def subtract(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
-    """``a`` without ``b``."""
-    out: list[Interval] = []
-    holes = normalise(b)
-    for start, end in normalise(a):
-        cursor = start
-        for hole_start, hole_end in holes:
-            if hole_end <= cursor or hole_start >= end:
-                continue
-            if hole_start > cursor:
-                out.append((cursor, hole_start))
-            cursor = max(cursor, hole_end)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
-
-
 def length(intervals: Iterable[Interval]) -> int:
     return sum(end - start for start, end in normalise(intervals))

@@ -47,21 +47,7 @@ LEASE_TTL_SECONDS = 10.0
 # could claim by simply reporting itself visible.
 MAX_INTERVALS_PER_SESSION = 256
 
-# Fields of the hot session hash (each value <= 64 bytes keeps it a listpack).
-SESSION_FIELDS = (
-    "user_id",
-    "entered_at",
-    "last_heartbeat_at",
-    "watched_ms",
-    "visible",
-    "active",
-    "exited_at",
-    "closed_reason",
-    "ping_count",
-    "version",
-)
-# Write-once details of a session, kept apart because they are long.
-EXTRA_FIELDS = ("user_agent", "referrer", "ip_address", "agency_id", "client_id")
+# A header longer than this is clipped before it becomes a session detail.
 MAX_EXTRA_BYTES = 512
 
 # Webinars known to Redis; flusher and sweeper find their work here instead of
@@ -81,12 +67,16 @@ def meta(webinar_id: UUID) -> str:
 
 
 def session(webinar_id: UUID, session_id: str) -> str:
-    """Hash: one session's hot fields (SESSION_FIELDS); a tombstone once closed."""
+    """Hash: one session's hot fields, each value <= 64 bytes so Redis keeps the compact
+    encoding: user_id, entered_at, last_heartbeat_at (ms), watched_ms, visible, active,
+    exited_at (ms), closed_reason, ping_count, version, last_request. Once closed and in
+    Postgres, a tombstone: user_id and closed_reason only."""
     return f"{tag(webinar_id)}:s:{session_id}"
 
 
 def extras(webinar_id: UUID, session_id: str) -> str:
-    """Hash: write-once details (EXTRA_FIELDS)."""
+    """Hash: write-once details, kept apart because they are long: user_agent, referrer,
+    ip_address, agency_id, client_id."""
     return f"{tag(webinar_id)}:e:{session_id}"
 
 
