@@ -14,7 +14,7 @@ import msgspec
 from redis.commands.core import AsyncScript
 
 from watchtime import keys
-from watchtime.errors import REDIS_ERRORS, BackendUnavailable
+from watchtime.errors import redis_boundary
 from watchtime.scripts import Scripts
 from watchtime.settings import Settings
 
@@ -84,10 +84,8 @@ class SessionStore:
         self.tombstone_ttl_seconds = settings.tombstone_ttl_seconds
 
     async def _call(self, script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
-        try:  # not redis_boundary(): a context manager per ping costs more than this
+        with redis_boundary():
             return await self.run(script, script_keys, args)
-        except REDIS_ERRORS as e:
-            raise BackendUnavailable("redis", e) from e
 
     async def track(
         self,
