@@ -1,28 +1,26 @@
 """Coalesced script calls: the gateway's way to Redis.
 
-Awaiting one EVALSHA per request costs the gateway more CPU than the rest of the
-request. Instead, calls made during one event-loop turn leave together in the next
-turn as one pipelined write per Redis node, and each caller gets back its own reply
-or its own error. While ``MAX_IN_FLIGHT`` batches are out, new calls wait for one of
-them to return: under load the batches grow (fewer writes, fewer syscalls), idle
-there is no wait at all, and no timer is involved.
+Awaiting one redis-py EVALSHA per request costs the gateway more CPU than the rest of
+the request. Instead each call is packed by hiredis and queued on a pipelined
+connection of the batcher's own (``watchtime.pipe``) to the node that owns its
+webinar: the calls of one event-loop turn leave in one write per node, and each
+caller gets back its own reply or its own error.
 
 Re-sending a call is safe: track and exit are idempotent and a ping carries a
-request id its script recognises. So a lost connection is retried once, a Redis that
-forgot its scripts (restart, failover) gets them loaded again, and on a cluster a
-call answered ``MOVED`` goes to the new owner of its slot.
+request id its script recognises. So a call that met a lost connection, a Redis that
+forgot its scripts (restart, failover) or, on a cluster, a slot that moved is sent
+once more after the repair.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from types import UnionType
-from typing import Any, NamedTuple, Protocol
+from typing import Any, TypeVar
 
 import hiredis
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.asyncio.connection import Connection
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import SSLConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     AskError,
@@ -36,196 +34,148 @@ from redis.exceptions import (
 )
 
 from watchtime.client import REDIS_TIMEOUT_SECONDS, RedisClient
-from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
+from watchtime.metrics import REDIS_NOSCRIPT
+from watchtime.pipe import Address, Pipe, open_pipe
 
 DEFAULT_MAX_BATCH = 256
-# Two keep Redis busy (it runs one batch while the next travels); more only shrink batches.
-MAX_IN_FLIGHT = 2
-# A connection, or on a cluster a node or the slot map, lost: worth one more look.
+T = TypeVar("T")
+# Errors a call is re-sent after: the route is looked up again, or the script loaded again.
 LOST = (ConnectionError, TimeoutError, RedisClusterException)
-
-
-class _Call(NamedTuple):
-    script: AsyncScript
-    command: tuple[Any, ...]
-    reply: asyncio.Future[Any]
+ROUTE_CHANGED = (*LOST, MovedError, AskError, ClusterDownError)
+REPAIRABLE = (*ROUTE_CHANGED, NoScriptError)
+# Error replies by their first word, as redis-py would raise them.
+REPLY_ERRORS: dict[str, type[ResponseError]] = {
+    "NOSCRIPT": NoScriptError,
+    "MOVED": MovedError,
+    "ASK": AskError,
+    "CLUSTERDOWN": ClusterDownError,
+}
 
 
 class ScriptBatcher:
     def __init__(self, redis: RedisClient, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self.redis = redis
         self.max_batch = max_batch
-        self.lanes: _Lanes = (
-            _ClusterLanes(redis) if isinstance(redis, RedisCluster) else _Lane(redis)
-        )
-        self.queue: list[_Call] = []
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.routes = _ClusterRoutes(redis) if isinstance(redis, RedisCluster) else _Route(redis)
+        self.pipes: dict[str, Pipe] = {}
+        self.once = _Once()
 
     async def __call__(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        call = _Call(script, ("EVALSHA", script.sha, len(keys), *keys, *args), loop.create_future())
-        self.queue.append(call)
-        if len(self.queue) >= self.max_batch:
-            self._flush()
-        elif len(self.queue) == 1 and len(self.in_flight) < MAX_IN_FLIGHT:
-            loop.call_soon(self._flush)
-        return await call.reply
+        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        reply = await self._attempt(keys[0], packed)
+        # Two repairs at most: a restarted Redis drops the connection, then has forgotten
+        # the scripts.
+        for _ in range(2):
+            if not isinstance(reply, REPAIRABLE):
+                break
+            await self._repair(script, reply)
+            reply = await self._attempt(keys[0], packed)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     async def aclose(self) -> None:
-        await self.lanes.aclose()
+        for pipe in self.pipes.values():
+            pipe.close()
 
-    def _flush(self) -> None:
-        if not self.queue:
-            return
-        batch, self.queue = self.queue, []
-        task = asyncio.create_task(self._send(batch))
-        self.in_flight.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._landed)
-
-    def _landed(self, task: asyncio.Task[None]) -> None:
-        self.in_flight.discard(task)
-        self._flush()  # what queued up behind the in-flight limit
-
-    async def _send(self, batch: list[_Call]) -> None:
-        REDIS_BATCH_CALLS.observe(len(batch))
+    async def _attempt(self, key: Any, packed: bytes) -> Any:
+        """The reply, or the error the call met, as a value."""
         try:
-            replies = await self._deliver(batch)
-        except Exception as e:  # handed to every caller, whose boundary reports it
-            replies = [e] * len(batch)
-        for call, reply in zip(batch, replies, strict=True):
-            if call.reply.done():  # the caller went away
-                continue
-            if isinstance(reply, Exception):
-                call.reply.set_exception(reply)
-            else:
-                call.reply.set_result(reply)
+            name = self.routes.node(key)
+            pipe = self.pipes.get(name)
+            if pipe is None or pipe.lost:
+                pipe = await self._open(name)
+            reply = await pipe.send(packed)
+        except LOST as e:
+            return e
+        return _error(reply) if isinstance(reply, hiredis.ReplyError) else reply
 
-    async def _deliver(self, batch: list[_Call]) -> list[Any]:
-        try:
-            replies = await self.lanes.round_trips(batch)
-        except LOST:  # the connection or, on a cluster, the node: look again, once
-            await self.lanes.refresh(batch)
-            replies = await self.lanes.round_trips(batch)
-        await self._retry(batch, replies, NoScriptError, self._load_scripts)
-        await self._retry(
-            batch, replies, MovedError | AskError | ClusterDownError, self.lanes.refresh
+    async def _open(self, name: str) -> Pipe:
+        address = self.routes.address(name)
+        pipe = await self.once(
+            ("open", name), lambda: open_pipe(address, self.max_batch, REDIS_TIMEOUT_SECONDS)
         )
-        return replies
+        self.pipes[name] = pipe
+        return pipe
 
-    async def _retry(
-        self,
-        batch: list[_Call],
-        replies: list[Any],
-        error: type[Exception] | UnionType,
-        repair: Callable[[list[_Call]], Awaitable[None]],
-    ) -> None:
-        """Repairs the cause of ``error`` replies, then sends those calls once more."""
-        failed = [i for i, reply in enumerate(replies) if isinstance(reply, error)]
-        if not failed:
-            return
-        await repair([batch[i] for i in failed])
-        again = await self.lanes.round_trips([batch[i] for i in failed])
-        for i, reply in zip(failed, again, strict=True):
-            replies[i] = reply
-
-    async def _load_scripts(self, calls: list[_Call]) -> None:
-        """A restarted or failed-over Redis forgot the scripts (on a cluster: every primary)."""
-        REDIS_NOSCRIPT.inc(len(calls))
-        for script in {call.script for call in calls}:
-            await self.redis.script_load(script.script)
+    async def _repair(self, script: AsyncScript, error: Exception) -> None:
+        if isinstance(error, NoScriptError):  # a restarted or failed-over Redis forgot it
+            REDIS_NOSCRIPT.inc()
+            # On a cluster redis-py loads the script on every primary.
+            await self.once(("load", script.sha), lambda: self.redis.script_load(script.script))
+        else:
+            await self.once(("refresh",), self.routes.refresh)
 
 
-class _Lanes(Protocol):
-    async def round_trips(self, calls: list[_Call]) -> list[Any]: ...
+class _Once:
+    """Runs one awaitable per key at a time, shared by every caller that asks for it
+    meanwhile: a burst of calls that all met the same trouble repairs it once."""
 
-    async def refresh(self, calls: list[_Call]) -> None: ...
+    def __init__(self) -> None:
+        self.running: dict[tuple[str, ...], asyncio.Future[Any]] = {}
 
-    async def aclose(self) -> None: ...
+    async def __call__(self, key: tuple[str, ...], start: Callable[[], Awaitable[T]]) -> T:
+        running = self.running.get(key)
+        if running is None:
+            running = self.running[key] = asyncio.ensure_future(start())
+            running.add_done_callback(lambda _: self.running.pop(key, None))
+        result: T = await asyncio.shield(running)
+        return result
 
 
-class _Lane:
-    """One Redis server: the whole batch in one write on one pooled connection.
+def _error(reply: hiredis.ReplyError) -> ResponseError:
+    """An error reply as redis-py raises it: MOVED, ASK and the like without their code."""
+    message = str(reply)
+    code, _, rest = message.partition(" ")
+    known = REPLY_ERRORS.get(code)
+    return known(rest) if known else ResponseError(message)
 
-    The lane's connections have no per-read timeout: one deadline covers the whole
-    round trip, instead of a timer armed and cancelled for every reply."""
+
+class _Route:
+    """One Redis server: every call to the same node."""
 
     def __init__(self, redis: Redis) -> None:
-        shared = redis.connection_pool
-        kwargs = shared.connection_kwargs | {"socket_timeout": None}
-        self.pool = BlockingConnectionPool(
-            connection_class=shared.connection_class, max_connections=MAX_IN_FLIGHT + 1,
-            timeout=REDIS_TIMEOUT_SECONDS, **kwargs,
-        )  # fmt: skip
+        pool = redis.connection_pool
+        self.server = _address(pool.connection_class, pool.connection_kwargs)
 
-    async def round_trips(self, calls: list[_Call]) -> list[Any]:
-        conn: Connection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                return await _round_trip(conn, [call.command for call in calls])
-        finally:
-            await self.pool.release(conn)
+    def node(self, key: Any) -> str:
+        return ""
 
-    async def refresh(self, calls: list[_Call]) -> None:
-        """Nothing to learn: the next connection from the pool is a new one."""
+    def address(self, name: str) -> Address:
+        return self.server
 
-    async def aclose(self) -> None:
-        await self.pool.disconnect()
+    async def refresh(self) -> None:
+        """Nothing to learn: a lost connection is replaced by the next call."""
 
 
-class _ClusterLanes:
-    """A Redis Cluster: each call goes to the primary that owns its keys' slot, one
-    write per node, the nodes in parallel."""
+class _ClusterRoutes:
+    """A Redis Cluster: each call to the primary that owns its keys' slot."""
 
     def __init__(self, cluster: RedisCluster) -> None:
         self.cluster = cluster
 
-    async def round_trips(self, calls: list[_Call]) -> list[Any]:
-        by_node: dict[str, list[int]] = {}
-        for i, call in enumerate(calls):
-            by_node.setdefault(self._owner(call), []).append(i)
-        answers = await asyncio.gather(
-            *(self._node_trip(name, [calls[i] for i in idx]) for name, idx in by_node.items())
-        )
-        replies: list[Any] = [None] * len(calls)
-        for idx, node_replies in zip(by_node.values(), answers, strict=True):
-            for i, reply in zip(idx, node_replies, strict=True):
-                replies[i] = reply
-        return replies
-
-    def _owner(self, call: _Call) -> str:
-        node = self.cluster.get_node_from_key(call.command[3])  # the first key names the slot
+    def node(self, key: Any) -> str:
+        node = self.cluster.get_node_from_key(key)  # the first key names the slot
         assert node is not None  # a primary always owns a covered slot
         return str(node.name)
 
-    async def _node_trip(self, name: str, calls: list[_Call]) -> list[Any]:
+    def address(self, name: str) -> Address:
         node = self.cluster.get_node(node_name=name)
         assert node is not None  # named by the slot map a moment ago
-        conn = node.acquire_connection()
-        try:
-            return await _round_trip(conn, [call.command for call in calls])
-        finally:
-            node.release(conn)
+        return _address(
+            node.connection_class, node.connection_kwargs | {"host": node.host, "port": node.port}
+        )
 
-    async def refresh(self, calls: list[_Call]) -> None:
+    async def refresh(self) -> None:
         """A failover or a resharding moved slots: read the cluster's map again."""
         await self.cluster.nodes_manager.initialize()
 
-    async def aclose(self) -> None:
-        """The nodes' connections are the cluster client's, closed with it."""
 
-
-async def _round_trip(conn: Connection, commands: list[tuple[Any, ...]]) -> list[Any]:
-    try:
-        # hiredis packs in C; redis-py's own packer would cost more than the request.
-        await conn.send_packed_command(b"".join(map(hiredis.pack_command, commands)))
-        return [await _reply(conn) for _ in commands]
-    except BaseException:
-        await conn.disconnect()  # its stream may hold replies nobody read
-        raise
-
-
-async def _reply(conn: Connection) -> Any:
-    try:
-        return await conn.read_response()
-    except ResponseError as e:  # an error reply belongs to its caller alone
-        return e
+def _address(connection_class: type, kwargs: dict[str, Any]) -> Address:
+    """Where redis-py would connect, TLS settings (``rediss://``) included."""
+    tls = None
+    if issubclass(connection_class, SSLConnection):
+        tls = connection_class(**kwargs).ssl_context.get()
+    get = kwargs.get
+    return Address(get("host", ""), get("port", 0), get("path"), tls, get("username"),
+                   get("password"), get("db") or 0)  # fmt: skip
