@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -44,25 +45,36 @@ class Load(NamedTuple):
     p50_ms: float
     p99_ms: float
     errors: int
-    cpu_us: float  # server CPU per request
+    cpu_us: float  # CPU per request: the server's workers,
+    redis_us: float  # Redis,
+    wrk_us: float  # and the load generator
 
 
 class Server(NamedTuple):
     process: subprocess.Popen[bytes]
     port: int
     workers: int
+    redis_pid: int
 
 
 def wrk(server: Server, seconds: float, delay_ms: float = 0) -> dict[str, float]:
+    """wrk's figures, and its own CPU seconds as ``cpu``."""
     env = os.environ | {"DELAY_MS": f"{delay_ms:.3f}", "SESSIONS": "50000"}
     connections = CONNECTIONS_PER_WORKER * server.workers
     command = ["wrk", f"-t{server.workers}", f"-c{connections}", f"-d{seconds:.0f}s",
                "-s", str(LUA), f"http://127.0.0.1:{server.port}{PING_PATH}"]  # fmt: skip
+    before = _children_cpu()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     found = re.search(r"RESULT (.*)", out)
     if not found:
         raise RuntimeError(f"wrk printed no result:\n{out}")
-    return {k: float(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
+    figures = {k: float(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
+    return figures | {"cpu": _children_cpu() - before}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # of the children waited for
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -82,26 +94,35 @@ def workers_of(server: Server) -> list[int]:
 
 def measure(server: Server, seconds: float, delay_ms: float = 0) -> Load:
     pids = workers_of(server)
-    before = cpu_seconds(pids)
+    before = cpu_seconds(pids), cpu_seconds([server.redis_pid])
     r = wrk(server, seconds, delay_ms)
-    cpu = cpu_seconds(pids) - before
+    cpu = cpu_seconds(pids) - before[0], cpu_seconds([server.redis_pid]) - before[1]
+    per_request = 1e6 / max(r["requests"], 1)
     return Load(r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
-                int(r["errors"] + r["non2xx"]), 1e6 * cpu / max(r["requests"], 1))  # fmt: skip
+                int(r["errors"] + r["non2xx"]), cpu[0] * per_request, cpu[1] * per_request,
+                r["cpu"] * per_request)  # fmt: skip
 
 
 def at_share(server: Server, seconds: float, saturation: float, share: float) -> Load:
-    """Latency at ``share`` of saturation: each connection paced to its part of the rate."""
+    """Latency at ``share`` of saturation. wrk paces a connection by a delay between a
+    reply and its next request, so the delay is the connection's period less the
+    latency: a first run finds the latency, the measured one subtracts it."""
     connections = CONNECTIONS_PER_WORKER * server.workers
-    return measure(server, seconds, delay_ms=1000 * connections / (saturation * share))
+    period_ms = 1000 * connections / (saturation * share)
+    trial = measure(server, seconds / 2, delay_ms=period_ms)
+    latency_ms = 1000 * connections / trial.rps - period_ms  # a connection's cycle less its delay
+    return measure(server, seconds, delay_ms=max(period_ms - latency_ms, 0))
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, workers: int) -> Iterator[Server]:
+def serving(
+    command: list[str], env: dict[str, str], port: int, workers: int, redis_pid: int
+) -> Iterator[Server]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     try:
         _wait_listening(port)
         time.sleep(1 + workers)  # every worker up, not only the first
-        yield Server(process, port, workers)
+        yield Server(process, port, workers, redis_pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
@@ -143,9 +164,12 @@ def create_webinar(port: int) -> None:
     answer.raise_for_status()
 
 
-def one_worker(env: dict[str, str], seconds: float) -> dict[str, Load]:
+def one_worker(env: dict[str, str], seconds: float, redis_pid: int) -> dict[str, Load]:
     """Bare and gateway side by side, saturation measured alternately, best of two."""
-    with serving(*gateway(env, 1), 1) as gw, serving(*bare(env, 1), 1) as br:
+    with (
+        serving(*gateway(env, 1), 1, redis_pid) as gw,
+        serving(*bare(env, 1), 1, redis_pid) as br,
+    ):
         create_webinar(gw.port)
         measure(gw, 8)  # warm-up: the gateway creates (most of) the sessions it will ping
         measure(br, 3)
@@ -161,8 +185,8 @@ def one_worker(env: dict[str, str], seconds: float) -> dict[str, Load]:
         }  # fmt: skip
 
 
-def whole_box(env: dict[str, str], seconds: float) -> Load:
-    with serving(*gateway(env, 2), 2) as gw:
+def whole_box(env: dict[str, str], seconds: float, redis_pid: int) -> Load:
+    with serving(*gateway(env, 2), 2, redis_pid) as gw:
         measure(gw, 5)
         return measure(gw, seconds)
 
@@ -173,34 +197,48 @@ def run(folder: Path, seconds: float) -> dict[str, Load]:
         asyncio.run(migrate_url(pg.url))
         env = os.environ | {"REDIS_URL": redis.url, "DATABASE_URL": pg.url,
                             "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "WARNING"}  # fmt: skip
-        figures = one_worker(env, seconds)
-        figures["box"] = whole_box(env, seconds)
+        assert redis.process is not None  # started
+        figures = one_worker(env, seconds, redis.process.pid)
+        figures["box"] = whole_box(env, seconds, redis.process.pid)
         return figures
 
 
 def markdown(f: dict[str, Load], command: str) -> str:
-    ratio = f["gateway"].rps / f["bare"].rps
-    box = f["box"]
+    bare, gw, box = f["bare"], f["gateway"], f["box"]
+    cores = os.cpu_count() or 1
 
     def row(name: str, b: Load, g: Load) -> str:
         return (f"| {name} | {b.rps:,.0f}/s, p50 {b.p50_ms:.2f} ms, p99 {b.p99_ms:.2f} ms "
                 f"| {g.rps:,.0f}/s, p50 {g.p50_ms:.2f} ms, p99 {g.p99_ms:.2f} ms |")  # fmt: skip
 
+    def cpu(load: Load) -> float:
+        return load.cpu_us + load.redis_us + load.wrk_us
+
     return f"""
 ## Ping path: gateway against a bare Starlette 204 ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
 
 `{command}` — wrk on 127.0.0.1, {CONNECTIONS_PER_WORKER} connections per worker, uvicorn
-with uvloop and httptools for both, Redis on the same 2-core machine.
+with uvloop and httptools for both, Redis on the same {cores}-core machine.
 
-**Gateway/bare throughput per worker, same run: {ratio:.2f} (target 0.8).**
+**Gateway/bare throughput per worker, same run: {gw.rps / bare.rps:.2f} (target 0.8).**
+Worker CPU per request, bare/gateway: {bare.cpu_us / gw.cpu_us:.2f} (what a gateway worker
+carries against a bare one when Redis and the load generator have cores of their own).
 
 | one worker | bare Starlette 204 | gateway `/presence/ping` |
 |---|---|---|
-| saturation | {f["bare"].rps:,.0f} req/s | {f["gateway"].rps:,.0f} pings/s |
-| server CPU per request | {f["bare"].cpu_us:.0f} µs | {f["gateway"].cpu_us:.0f} µs |
+| saturation | {bare.rps:,.0f} req/s | {gw.rps:,.0f} pings/s |
+| CPU per request: the worker | {bare.cpu_us:.1f} µs | {gw.cpu_us:.1f} µs |
+| CPU per request: Redis | {bare.redis_us:.1f} µs | {gw.redis_us:.1f} µs |
+| CPU per request: wrk | {bare.wrk_us:.1f} µs | {gw.wrk_us:.1f} µs |
+| CPU per request: all three | {cpu(bare):.1f} µs | {cpu(gw):.1f} µs |
 {row("at 50% of saturation", f["bare_50"], f["gateway_50"])}
 {row("at 90% of saturation", f["bare_90"], f["gateway_90"])}
-| errors or non-2xx | {f["bare"].errors} | {f["gateway"].errors} |
+| errors or non-2xx | {bare.errors} | {gw.errors} |
+
+The bare run is bound by its one worker (at most {1e6 / bare.cpu_us:,.0f} req/s at
+{bare.cpu_us:.1f} µs); the gateway run by the {cores} cores that its worker, Redis and wrk
+share: at most {cores * 1e6 / cpu(gw):,.0f} pings/s at {cpu(gw):.1f} µs, that is a ratio of
+{cores * 1e6 / cpu(gw) / bare.rps:.2f} at best on this machine.
 
 Whole box, two gateway workers + Redis (+ wrk): **{box.rps:,.0f} pings/s** (p50
 {box.p50_ms:.2f} ms, p99 {box.p99_ms:.2f} ms, {box.errors} errors), that is

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -48,17 +51,28 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90)
 @contextmanager
 def running(module: str, env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m <module>`` on a free port: yields its base URL once it is ready, and its
-    process for the block to stop as it means to; killed if still running at the end."""
+    process for the block to stop as it means to. At the end whatever still runs is
+    stopped, workers included: the process leads a group of its own, so a worker whose
+    supervisor was killed does not outlive the test."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", module], env={**env, "PORT": str(port)})
+    command = [sys.executable, "-m", module]
+    process = subprocess.Popen(command, env={**env, "PORT": str(port)}, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, process)
         yield base, process
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(30)
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def at(s0: int, seconds: float) -> int:
