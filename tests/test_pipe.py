@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from uuid import uuid4
 
 import hiredis
@@ -22,7 +23,7 @@ from redis.exceptions import (
 from watchtime import keys
 from watchtime.batching import ScriptBatcher, _error
 from watchtime.client import redis_client
-from watchtime.embedded import free_port
+from watchtime.embedded import RedisServer, free_port
 from watchtime.pipe import Address, open_pipe
 from watchtime.scripts import Scripts
 from watchtime.sessions import Outcome, SessionStore
@@ -66,6 +67,23 @@ async def test_logs_in_and_uses_the_database_of_the_url(redis, settings: Setting
         await batcher.aclose()
         await client.flushdb()
         await client.aclose()
+
+
+async def test_a_unix_socket_url(settings: Settings, tmp_path: Path):
+    socket_path = tmp_path / "redis.sock"
+    server = RedisServer(tmp_path / "redis", extra=("--unixsocket", str(socket_path)))
+    server.start()
+    client = redis_client(with_settings(settings, redis_url=f"unix://{socket_path}?db=2"))
+    batcher, webinar = ScriptBatcher(client), uuid4()
+    try:
+        await client.hset(keys.meta(webinar), "start", T0)
+        store = SessionStore(Scripts(client), settings, batcher)
+        assert await store.track(webinar, "s1", "", now_ms=T0) == Outcome("created")
+        assert await client.exists(keys.session(webinar, "s1")) == 1
+    finally:
+        await batcher.aclose()
+        await client.aclose()
+        server.stop()
 
 
 async def test_a_wrong_password_is_refused(settings: Settings, acl_user):
