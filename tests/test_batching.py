@@ -76,8 +76,8 @@ async def test_an_error_reaches_only_its_caller(redis, batcher, webinar):
     assert isinstance(failed, ResponseError)
 
 
-async def test_a_redis_that_lost_its_scripts_is_reloaded(redis, batcher, settings, webinar):
-    store = SessionStore(Scripts(redis), settings, batcher)
+async def test_a_redis_that_lost_its_scripts_is_reloaded(redis, store, webinar):
+    """Batched (the gateway) and direct (flusher, sweeper) alike, and counted."""
     await store.track(webinar, "s1", "", now_ms=T0)
     await redis.script_flush()
     reloaded = REDIS_NOSCRIPT._value.get()

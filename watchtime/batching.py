@@ -39,10 +39,10 @@ from watchtime.pipe import Address, Pipe, open_pipe
 
 DEFAULT_MAX_BATCH = 256
 T = TypeVar("T")
-# Errors a call is re-sent after: the route is looked up again, or the script loaded again.
+# Errors a call is re-sent after, once: the route is looked up again (a lost connection
+# is replaced), or the script loaded again.
 LOST = (ConnectionError, TimeoutError, RedisClusterException)
 ROUTE_CHANGED = (*LOST, MovedError, AskError, ClusterDownError)
-REPAIRABLE = (*ROUTE_CHANGED, NoScriptError)
 # Error replies by their first word, as redis-py would raise them.
 REPLY_ERRORS: dict[str, type[ResponseError]] = {
     "NOSCRIPT": NoScriptError,
@@ -63,12 +63,13 @@ class ScriptBatcher:
     async def __call__(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         reply = await self._attempt(keys[0], packed)
-        # Two repairs at most: a restarted Redis drops the connection, then has forgotten
-        # the scripts.
-        for _ in range(2):
-            if not isinstance(reply, REPAIRABLE):
-                break
-            await self._repair(script, reply)
+        if isinstance(reply, ROUTE_CHANGED):  # the connection, a node or the slot map
+            await self.once(("refresh",), self.routes.refresh)
+            reply = await self._attempt(keys[0], packed)
+        if isinstance(reply, NoScriptError):  # a restarted or failed-over Redis forgot it
+            REDIS_NOSCRIPT.inc()
+            # On a cluster redis-py loads the script on every primary.
+            await self.once(("load", script.sha), lambda: self.redis.script_load(script.script))
             reply = await self._attempt(keys[0], packed)
         if isinstance(reply, Exception):
             raise reply
@@ -97,14 +98,6 @@ class ScriptBatcher:
         )
         self.pipes[name] = pipe
         return pipe
-
-    async def _repair(self, script: AsyncScript, error: Exception) -> None:
-        if isinstance(error, NoScriptError):  # a restarted or failed-over Redis forgot it
-            REDIS_NOSCRIPT.inc()
-            # On a cluster redis-py loads the script on every primary.
-            await self.once(("load", script.sha), lambda: self.redis.script_load(script.script))
-        else:
-            await self.once(("refresh",), self.routes.refresh)
 
 
 class _Once:
