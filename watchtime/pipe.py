@@ -40,6 +40,7 @@ class Address(NamedTuple):
     db: int
 
     def handshake(self) -> list[tuple[Any, ...]]:
+        """What a new connection sends first: log in, choose the database."""
         commands: list[tuple[Any, ...]] = []
         if self.password:
             commands.append(("AUTH", self.username, self.password) if self.username
@@ -50,6 +51,8 @@ class Address(NamedTuple):
 
 
 class Pipe(asyncio.Protocol):
+    """The connection's protocol: ``send`` queues, the event loop writes and reads."""
+
     def __init__(self, max_batch: int, timeout: float) -> None:
         self.loop = asyncio.get_running_loop()
         self.max_batch = max_batch
