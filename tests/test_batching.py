@@ -135,3 +135,19 @@ async def test_one_reload_serves_every_node(redis, settings):
         Outcome("created")
     ] * len(webinars)
     assert REDIS_NOSCRIPT._value.get() == reloaded + 1
+
+
+@pytest.mark.parametrize("topology", ["cluster"], indirect=True)
+async def test_a_call_routed_by_a_stale_slot_map_follows_moved(redis, settings):
+    """The slot map as a client holds it when a failover or a resharding has just moved
+    the webinar's slot: the node answers MOVED, the map is read again, the call lands."""
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis))
+    webinar = uuid4()
+    await redis.hset(keys.meta(webinar), mapping={"start": T0})
+    slot = redis.keyslot(keys.meta(webinar))
+    owner = redis.nodes_manager.slots_cache[slot][0]
+    elsewhere = next(node for node in redis.get_primaries() if node.name != owner.name)
+    redis.nodes_manager.slots_cache[slot] = [elsewhere]
+    assert await store.track(webinar, "s", "", now_ms=T0) == Outcome("created")
+    assert redis.nodes_manager.slots_cache[slot][0].name == owner.name
+    assert await redis.hget(keys.session(webinar, "s"), "entered_at") == str(T0).encode()
