@@ -11,6 +11,10 @@ import uvicorn
 
 from watchtime.settings import Settings, load_or_exit
 
+# A stopping worker finishes what it has begun, but a client that never sends the rest
+# of its body does not keep it from stopping.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
 
 def main() -> None:
     settings = load_or_exit("watchtime-gateway")  # fail with one line before uvicorn starts
@@ -26,6 +30,7 @@ def main() -> None:
         http="httptools",
         log_level=settings.log_level.lower(),
         access_log=False,  # one line per ping would cost more than the ping
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

@@ -50,12 +50,19 @@ def started(servers: Sequence[Startable]) -> Iterator[None]:
             server.stop()
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(below: int = 65536) -> int:
+    """A port nothing listens on, never the same twice in one process: the kernel may
+    offer a port again as soon as it is released, so servers set up one after the other
+    (the nodes of a cluster) could otherwise be given the same one."""
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port: int = sock.getsockname()[1]
-        if port < below:
+        if port < below and port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
             return port
 
 
@@ -247,16 +254,18 @@ def _lend_to_postgres_user(data_dir: Path) -> None:
 
 
 class RedisCluster:
-    """A Redis Cluster of ``primaries`` nodes on loopback, from the same redis-server
-    binary, for tests and drills: what runs on it runs on a production cluster."""
+    """A Redis Cluster of ``primaries`` nodes on loopback, each with ``replicas``, from the
+    same redis-server binary, for tests and drills: what runs on it runs on a production
+    cluster. A replica takes over from a primary that has been silent for 2 s."""
 
-    def __init__(self, data_dir: Path, primaries: int = 3) -> None:
+    def __init__(self, data_dir: Path, primaries: int = 3, replicas: int = 0) -> None:
+        self.replicas = replicas
         # A node also listens on its port + 10000 (the cluster bus).
         self.nodes = [
             RedisServer(data_dir / f"node-{i}", port=free_port(below=55536), extra=(
                         "--cluster-enabled", "yes",
                         "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"))
-            for i in range(primaries)
+            for i in range(primaries * (1 + replicas))
         ]  # fmt: skip
 
     @property
@@ -284,7 +293,8 @@ class RedisCluster:
 
     def _create(self) -> None:
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        self._cli("--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes")
+        self._cli("--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas),
+                  "--cluster-yes")  # fmt: skip
 
     def _healthy(self) -> bool:
         info = self._cli("-p", str(self.nodes[0].port), "cluster", "info")
