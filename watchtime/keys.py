@@ -123,19 +123,22 @@ def lease(webinar_id: UUID, job: str) -> str:
 
 
 def session_keys(webinar_id: UUID, session_id: str) -> list[str]:
-    """KEYS of the track, ping and exit scripts, in the order they expect (built from
-    one tag: this runs on every ping)."""
-    t = tag(webinar_id)
-    return [
-        f"{t}:meta",
-        f"{t}:s:{session_id}",
-        f"{t}:e:{session_id}",
-        f"{t}:i:{session_id}",
-        f"{t}:active",
-        f"{t}:presence",
-        f"{t}:dirty",
-        f"{t}:tabs",
-    ]
+    """KEYS of the track, ping and exit scripts, in the order they expect."""
+    meta_key, *shared = _webinar_keys(webinar_id)
+    return [meta_key, *session_record(webinar_id, session_id), *shared]
+
+
+@functools.lru_cache(maxsize=4096)
+def _webinar_keys(webinar_id: UUID) -> tuple[str, ...]:
+    """The keys every session script of a webinar shares, built once per webinar (a few
+    webinars take every ping)."""
+    return (
+        meta(webinar_id),
+        active(webinar_id),
+        presence(webinar_id),
+        dirty(webinar_id),
+        tabs(webinar_id),
+    )
 
 
 def viewer(user_id: str, session_id: str) -> str:
