@@ -21,10 +21,10 @@ from redis.exceptions import (
 )
 
 from watchtime import keys
-from watchtime.batching import ScriptBatcher, _error
+from watchtime.batching import ScriptBatcher
 from watchtime.client import redis_client
 from watchtime.embedded import RedisServer, free_port
-from watchtime.pipe import Address, open_pipe
+from watchtime.pipe import Address, open_pipe, reply_error
 from watchtime.scripts import Scripts
 from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
@@ -115,10 +115,10 @@ async def test_a_server_that_never_answers_fails_what_it_owes():
 
 
 def test_error_replies_become_redis_py_errors():
-    moved = _error(hiredis.ReplyError("MOVED 3999 127.0.0.1:6381"))
+    moved = reply_error("MOVED 3999 127.0.0.1:6381")
     assert isinstance(moved, MovedError)
     assert (moved.slot_id, moved.host, moved.port) == (3999, "127.0.0.1", 6381)
-    assert type(_error(hiredis.ReplyError("NOSCRIPT No matching script."))) is NoScriptError
-    other = _error(hiredis.ReplyError("ERR something else"))
+    assert type(reply_error("NOSCRIPT No matching script.")) is NoScriptError
+    other = reply_error("ERR something else")
     assert type(other) is ResponseError
     assert str(other) == "ERR something else"

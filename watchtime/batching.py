@@ -29,7 +29,6 @@ from redis.exceptions import (
     MovedError,
     NoScriptError,
     RedisClusterException,
-    ResponseError,
     TimeoutError,
 )
 
@@ -43,13 +42,6 @@ T = TypeVar("T")
 # is replaced), or the script loaded again.
 LOST = (ConnectionError, TimeoutError, RedisClusterException)
 ROUTE_CHANGED = (*LOST, MovedError, AskError, ClusterDownError)
-# Error replies by their first word, as redis-py would raise them.
-REPLY_ERRORS: dict[str, type[ResponseError]] = {
-    "NOSCRIPT": NoScriptError,
-    "MOVED": MovedError,
-    "ASK": AskError,
-    "CLUSTERDOWN": ClusterDownError,
-}
 
 
 class ScriptBatcher:
@@ -86,15 +78,14 @@ class ScriptBatcher:
             pipe = self.pipes.get(name)
             if pipe is None or pipe.lost:
                 pipe = await self._open(name)
-            reply = await pipe.send(packed)
+            return await pipe.send(packed)
         except LOST as e:
             return e
-        return _error(reply) if isinstance(reply, hiredis.ReplyError) else reply
 
     async def _open(self, name: str) -> Pipe:
-        address = self.routes.address(name)
         pipe = await self.once(
-            ("open", name), lambda: open_pipe(address, self.max_batch, REDIS_TIMEOUT_SECONDS)
+            ("open", name),
+            lambda: open_pipe(self.routes.address(name), self.max_batch, REDIS_TIMEOUT_SECONDS),
         )
         self.pipes[name] = pipe
         return pipe
@@ -114,14 +105,6 @@ class _Once:
             running.add_done_callback(lambda _: self.running.pop(key, None))
         result: T = await asyncio.shield(running)
         return result
-
-
-def _error(reply: hiredis.ReplyError) -> ResponseError:
-    """An error reply as redis-py raises it: MOVED, ASK and the like without their code."""
-    message = str(reply)
-    code, _, rest = message.partition(" ")
-    known = REPLY_ERRORS.get(code)
-    return known(rest) if known else ResponseError(message)
 
 
 class _Route:

@@ -28,6 +28,22 @@ from watchtime.metrics import REDIS_BATCH_CALLS
 MAX_IN_FLIGHT = 2
 
 
+# Error replies by their first word, as redis-py raises them.
+REPLY_ERRORS: dict[str, type[exceptions.ResponseError]] = {
+    "NOSCRIPT": exceptions.NoScriptError,
+    "MOVED": exceptions.MovedError,
+    "ASK": exceptions.AskError,
+    "CLUSTERDOWN": exceptions.ClusterDownError,
+}
+
+
+def reply_error(message: str) -> exceptions.ResponseError:
+    """What the parser makes of an error reply: MOVED, ASK and the like without their code."""
+    code, _, rest = message.partition(" ")
+    known = REPLY_ERRORS.get(code)
+    return known(rest) if known else exceptions.ResponseError(message)
+
+
 class Address(NamedTuple):
     """Where a Redis server listens and how to log in, as redis-py parsed REDIS_URL."""
 
@@ -57,7 +73,7 @@ class Pipe(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.max_batch = max_batch
         self.timeout = timeout
-        self.parser = hiredis.Reader()
+        self.parser = hiredis.Reader(replyError=reply_error)
         self.transport: asyncio.Transport | None = None
         self.queued: list[bytes] = []
         self.waiting: list[asyncio.Future[Any]] = []  # the queued commands' callers
@@ -69,7 +85,7 @@ class Pipe(asyncio.Protocol):
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
         """Queues one packed command; the future gets its reply, an error reply as a
-        ``hiredis.ReplyError`` value, or the connection's loss as an exception."""
+        redis-py error value (``reply_error``), or the connection's loss as an exception."""
         if self.lost:
             raise self.lost
         reply = self.loop.create_future()
@@ -163,5 +179,5 @@ async def _connect(pipe: Pipe, address: Address) -> None:
 
 
 def _logged_in(reply: Any) -> None:
-    if isinstance(reply, hiredis.ReplyError):
+    if isinstance(reply, exceptions.ResponseError):
         raise exceptions.AuthenticationError(str(reply))
