@@ -9,11 +9,8 @@ from pathlib import Path
 
 import uvicorn
 
+from watchtime import keys
 from watchtime.settings import Settings, load_or_exit
-
-# A stopping worker finishes what it has begun, but a client that never sends the rest
-# of its body does not keep it from stopping.
-GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def main() -> None:
@@ -30,7 +27,7 @@ def main() -> None:
         http="httptools",
         log_level=settings.log_level.lower(),
         access_log=False,  # one line per ping would cost more than the ping
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=keys.GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

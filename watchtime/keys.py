@@ -41,6 +41,9 @@ PARTITION_MONTHS_AHEAD = 3
 # A replica's claim on one webinar's flush or sweep; if the holder dies, the webinar
 # waits this long for another replica. Overlap after expiry is harmless, only wasteful.
 LEASE_TTL_SECONDS = 10.0
+# A stopping gateway worker finishes what it has begun, but a client that never sends
+# the rest of its body does not keep it from stopping.
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 # A tab that flips visibility more often than this has its later gaps merged into
 # its last watched interval: bounded memory, and never more credit than a client
