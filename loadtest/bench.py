@@ -253,8 +253,12 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
         figures = run(Path(folder), options.seconds)
-    command = ("python -m loadtest.bench " + " ".join(sys.argv[1:])).strip()
-    publish(markdown(figures, command), options.output)
+    publish(markdown(figures, command_line("loadtest.bench")), options.output)
+
+
+def command_line(module: str) -> str:
+    """How this benchmark was run, as BENCHMARKS.md records it."""
+    return " ".join(["python", "-m", module, *sys.argv[1:]])
 
 
 def publish(section: str, output: Path) -> None:

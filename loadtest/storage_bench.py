@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from uuid import UUID, uuid4
 
 from flusher.flusher import Flusher
 from gateway import report
-from loadtest.bench import publish
+from loadtest.bench import command_line, publish
 from sweeper.sweeper import Sweeper
 from watchtime import webinars
 from watchtime.batching import ScriptBatcher
@@ -154,8 +153,7 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
         figures = asyncio.run(run(options.sessions, Path(folder)))
-    command = ("python -m loadtest.storage_bench " + " ".join(sys.argv[1:])).strip()
-    publish(markdown(figures, command), options.output)
+    publish(markdown(figures, command_line("loadtest.storage_bench")), options.output)
 
 
 if __name__ == "__main__":

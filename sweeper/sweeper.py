@@ -130,13 +130,15 @@ class Sweeper:
             )
         RETENTION_DROPPED_MONTHS.inc(dropped)
         for table, statement in DELETE_OLD.items():
-            while True:
-                with postgres_boundary():
-                    status = await self.pg.execute(
-                        statement, self.retention_days, keys.RETENTION_BATCH_SIZE
-                    )
-                deleted = rows_changed(status)
-                RETENTION_DELETED.labels(table).inc(deleted)
-                if deleted < keys.RETENTION_BATCH_SIZE:
-                    break
+            while await self._delete_old(table, statement) == keys.RETENTION_BATCH_SIZE:
+                pass  # a full batch: there may be more
         return False
+
+    async def _delete_old(self, table: str, statement: str) -> int:
+        with postgres_boundary():
+            status = await self.pg.execute(
+                statement, self.retention_days, keys.RETENTION_BATCH_SIZE
+            )
+        deleted = rows_changed(status)
+        RETENTION_DELETED.labels(table).inc(deleted)
+        return deleted
