@@ -24,6 +24,20 @@ class GatewayError(Exception):
         self.headers = headers
 
 
+# The session scripts' refusals, as HTTP; "no_webinar" also answers any other lookup of
+# a webinar that does not exist.
+REFUSALS = {
+    "no_webinar": (404, "webinar_not_found", "no webinar with this id"),
+    "no_session": (404, "session_not_found", "no session with this id"),
+    "closed": (409, "session_closed", "this session has ended: start a new one"),
+    "other_user": (409, "session_conflict", "this session belongs to another viewer"),
+}
+
+
+def refusal(status: str) -> GatewayError:
+    return GatewayError(*REFUSALS[status])
+
+
 def json_response(
     data: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:

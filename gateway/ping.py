@@ -17,9 +17,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import auth, bodies
-from gateway.errors import GatewayError, response_for
+from gateway.errors import REFUSALS, GatewayError, refusal, response_for
 from gateway.metrics import PINGS, SESSIONS_CREATED, request_finished, request_started
-from gateway.viewer import REFUSALS, extras, refuse
+from gateway.viewer import extras
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import Outcome
 
@@ -64,7 +64,7 @@ async def _answer(response: Response, scope: Scope, receive: Receive, send: Send
 
 def _refusal(outcome: Outcome) -> GatewayError | None:
     if outcome.status in REFUSALS:
-        return refuse(outcome)
+        return refusal(outcome.status)
     if outcome.status == "rate_limited":
         wait = str(max(1, math.ceil(outcome.first / 1000)))
         return GatewayError(429, "too_many_pings", f"ping again in {wait}s", {"Retry-After": wait})

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import auth, bodies, report
-from gateway.errors import GatewayError, json_response
+from gateway.errors import GatewayError, json_response, refusal
 from watchtime import clock, webinars
 from watchtime.errors import postgres_boundary
 
@@ -56,7 +56,7 @@ async def _webinar(request: Request) -> webinars.Webinar:
     auth.require_admin(request, request.state.settings)
     webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request.path_params))
     if webinar is None:
-        raise GatewayError(404, "webinar_not_found", "no webinar with this id")
+        raise refusal("no_webinar")
     return webinar
 
 

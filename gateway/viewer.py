@@ -14,18 +14,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import auth, bodies
-from gateway.errors import GatewayError, json_response
+from gateway.errors import json_response, refusal
 from gateway.metrics import SESSIONS_CREATED
 from watchtime import keys
 from watchtime.metrics import SESSIONS_CLOSED
-from watchtime.sessions import Outcome
-
-REFUSALS = {
-    "no_webinar": (404, "webinar_not_found", "no webinar with this id"),
-    "no_session": (404, "session_not_found", "no session with this id"),
-    "closed": (409, "session_closed", "this session has ended: start a new one"),
-    "other_user": (409, "session_conflict", "this session belongs to another viewer"),
-}
 
 
 class RequestIds:
@@ -38,11 +30,6 @@ class RequestIds:
 
     def __call__(self) -> str:
         return f"{self.prefix}{next(self.counter):x}"
-
-
-def refuse(outcome: Outcome) -> GatewayError:
-    status, error, detail = REFUSALS[outcome.status]
-    return GatewayError(status, error, detail)
 
 
 def extras(user_agent: str, referrer: str, client: tuple[str, int] | None) -> dict[str, str]:
@@ -75,7 +62,7 @@ async def track(request: Request) -> Response:
         details,
     )
     if outcome.status not in ("created", "exists"):
-        raise refuse(outcome)
+        raise refusal(outcome.status)
     if outcome.status == "created":
         SESSIONS_CREATED.inc()
     interval = state.settings.heartbeat_interval_seconds
@@ -91,7 +78,7 @@ async def exit_(request: Request) -> Response:
     if outcome.status == "ok":
         SESSIONS_CLOSED.labels("exit").inc()
     elif outcome.status != "closed":  # exit is idempotent
-        raise refuse(outcome)
+        raise refusal(outcome.status)
     return Response(status_code=204)
 
 
@@ -99,7 +86,7 @@ async def live(request: Request) -> Response:
     auth.viewer_or_admin(request, request.state.settings)
     counts = await request.state.store.live(bodies.webinar_id(request.path_params))
     if counts is None:
-        raise refuse(Outcome("no_webinar"))
+        raise refusal("no_webinar")
     return json_response(counts._asdict())
 
 
