@@ -59,18 +59,19 @@ def require_admin(request: Request, settings: Settings) -> None:
         raise GatewayError(
             401, "authentication_required", "send Authorization: Bearer <ADMIN_TOKEN>"
         )
-    if not settings.admin_token or not hmac.compare_digest(token, settings.admin_token):
+    if not _is_admin(token, settings):
         raise GatewayError(403, "forbidden", "this token may not manage webinars")
 
 
 def viewer_or_admin(request: Request, settings: Settings) -> None:
     token = bearer(request)
-    if (
-        token is None
-        or not settings.admin_token
-        or not hmac.compare_digest(token, settings.admin_token)
-    ):
+    if not _is_admin(token, settings):
         viewer(settings, token)
+
+
+def _is_admin(token: str | None, settings: Settings) -> bool:
+    admin = settings.admin_token
+    return bool(token and admin and hmac.compare_digest(token, admin))
 
 
 def _invalid(why: str) -> GatewayError:
