@@ -190,7 +190,8 @@ class Writes(NamedTuple):
 
 class Sampler(threading.Thread):
     """Every second: the flusher's backlog gauges (if it has a metrics port) and the
-    Redis AOF's size, with the count of rewrites, whose end shrinks the file."""
+    Redis AOF's size, with its size after the last rewrite (which changes when a rewrite
+    ends and replaces the file)."""
 
     def __init__(self, r: redis.Redis, flusher_metrics_port: int | None) -> None:
         super().__init__(daemon=True)
@@ -199,14 +200,14 @@ class Sampler(threading.Thread):
         self.port = flusher_metrics_port
         self.stopping = threading.Event()
         self.flusher: list[tuple[float, float, float]] = []  # time, backlog, oldest age (s)
-        self.aof: list[tuple[float, int, int]] = []  # time, size, rewrites
+        self.aof: list[tuple[float, int, int]] = []  # time, size, size after the last rewrite
 
     def run(self) -> None:
         while not self.stopping.wait(1.0 - time.monotonic() % 1.0):
             now = time.monotonic()
             persistence: dict[str, Any] = self.r.info("persistence")
-            rewrites = int(persistence.get("aof_rewrites", persistence.get("aof_base_size", 0)))
-            self.aof.append((now, int(persistence["aof_current_size"]), rewrites))
+            size, base = persistence["aof_current_size"], persistence["aof_base_size"]
+            self.aof.append((now, int(size), int(base)))
             if self.port:
                 self.flusher.append((now, *_gauges(self.metrics)))
 
@@ -224,8 +225,8 @@ class Sampler(threading.Thread):
         """Growth of the AOF over the seconds of the window without a rewrite's end."""
         grown, seconds = 0, 0.0
         inside = [s for s in self.aof if start <= s[0] <= end]
-        for (t0, size0, rw0), (t1, size1, rw1) in itertools.pairwise(inside):
-            if rw0 == rw1 and size1 >= size0:
+        for (t0, size0, base0), (t1, size1, base1) in itertools.pairwise(inside):
+            if base0 == base1 and size1 >= size0:
                 grown, seconds = grown + size1 - size0, seconds + t1 - t0
         return grown / seconds if seconds else 0.0
 

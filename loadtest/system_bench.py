@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -61,6 +62,7 @@ SHARES = (0.25, 0.5, 0.75)
 SEED_WORKERS = 2
 READY_TIMEOUT_SECONDS = 120.0
 DRAIN_TIMEOUT_SECONDS = 300.0
+STATS_SETTLE_SECONDS = 11.0
 SESSIONS_TABLE = "webinar_user_sessions"
 
 
@@ -117,11 +119,15 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"{log.stem} was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")
 
 
-def window(audience: Audience, m: Meters, seconds: float, delay_ms: float = 0) -> Figures:
-    """One load of ``seconds`` and what the meters read over it, per ping."""
+def window(
+    audience: Audience, m: Meters, seconds: float, delay_ms: float = 0,
+    after: Callable[[float], Figures] | None = None,
+) -> Figures:  # fmt: skip
+    """One load of ``seconds`` and what the meters read over it, per ping; ``after``
+    (the drain) runs as soon as the load ends and is given the time it ended."""
+    writes = _settled_writes(m.psql) if m.psql else None
     cpu = Cpu(m.components)
     commands = meters.commandstats(m.redis) if m.redis else {}
-    writes = Writes.read(m.psql) if m.psql else None
     clock = ScriptClock(m.redis) if m.scripts and m.redis else None
     timer = threading.Timer(seconds / 2, clock.sample) if clock else None
     if timer:
@@ -139,12 +145,20 @@ def window(audience: Audience, m: Meters, seconds: float, delay_ms: float = 0) -
         if clock:
             clock.stop()
             f |= _scripts(clock, delta.get("evalsha", (0, 0)), load)
-    if writes and m.psql:
-        time.sleep(1.5)  # backends report their row counts at most once a second
-        f |= _writes(Writes.read(m.psql) - writes, load.requests)
     if m.sampler:
         f |= _sampled(m.sampler, m.window, load.rps)
+    if after:
+        f |= after(m.window[1])
+    if writes and m.psql:
+        f |= _writes(_settled_writes(m.psql) - writes, load.requests)
     return f
+
+
+def _settled_writes(psql: Psql) -> Writes:
+    """PostgreSQL's counters once every backend has reported: one that went idle less
+    than a second after its last report sends the rest 10 s later."""
+    time.sleep(STATS_SETTLE_SECONDS)
+    return Writes.read(psql)
 
 
 def _latency(load: Load) -> Figures:
@@ -215,12 +229,9 @@ def pg_sessions(psql: Psql, webinars: list[UUID]) -> tuple[int, int]:
     return int(count), int(pings)
 
 
-def drain(
-    r: redis.Redis, psql: Psql, audience: Audience, sampler: Sampler, ended: float
-) -> Figures:
-    """Seconds from the end of the load until Postgres holds every session's last state
-    (its ping count equals Redis's, for every session), and until the flusher's backlog
-    gauge read 0."""
+def drain(r: redis.Redis, psql: Psql, audience: Audience, ended: float) -> Figures:
+    """Seconds from the end of the load until Postgres holds every session's last state:
+    its ping count equals Redis's, for every session."""
     held = meters.redis_total(
         r, (keys.session(w, s) for w, s in audience.session_keys()), "ping_count"
     )
@@ -228,11 +239,18 @@ def drain(
     try:
         wait_for(lambda: pg_sessions(psql, audience.webinars) == expected,
                  DRAIN_TIMEOUT_SECONDS, "drain")  # fmt: skip
-        drained = time.monotonic() - ended
     except RuntimeError:
-        drained = math.inf
+        return {"drain_s": math.inf}
+    return {"drain_s": time.monotonic() - ended}
+
+
+def backlog_zero(sampler: Sampler, ended: float) -> Figures:
+    """Seconds from the end of the load until the flusher's backlog gauge read 0 (it is
+    set once a cycle, before the cycle's batch)."""
+    with contextlib.suppress(RuntimeError):
+        wait_for(lambda: sampler.backlog_empty_at(ended) is not None, 60, "backlog")
     empty = sampler.backlog_empty_at(ended)
-    return {"drain_s": drained, "backlog_zero_s": math.inf if empty is None else empty - ended}
+    return {"backlog_zero_s": math.inf if empty is None else empty - ended}
 
 
 def service_env(o: Options, redis_server: RedisServer, pg: PostgresServer, folder: Path,
@@ -304,10 +322,9 @@ class Run:
         self, r: redis.Redis, psql: Psql, sampler: Sampler, parts: dict[str, int]
     ) -> Figures:
         m = Meters(parts | self.servers, r, psql, sampler, scripts=True)
-        f = prefixed("sat", window(self.audience, m, self.o.seconds))
-        f |= drain(r, psql, self.audience, sampler, m.window[1])
-        with contextlib.suppress(RuntimeError):  # the next loads start from an empty backlog
-            wait_for(lambda: sampler.backlog_empty_at(m.window[1]) is not None, 60, "backlog")
+        drained = functools.partial(drain, r, psql, self.audience)
+        f = prefixed("sat", window(self.audience, m, self.o.seconds, after=drained))
+        f["sat.backlog_zero_s"] = backlog_zero(sampler, m.window[1])["backlog_zero_s"]
         for share in SHARES:
             m = Meters({}, sampler=sampler)
             f |= prefixed(f"at{share * 100:.0f}", self.paced(m, f["sat.rps"] * share))
@@ -398,9 +415,10 @@ def measure(o: Options) -> list[Figures]:
 
 def main(argv: list[str] | None = None) -> None:
     o = parse(argv)
-    load_average = os.getloadavg()
+    before = os.getloadavg()
     runs = measure(o)
-    section = markdown(median(runs), runs, o, command_line("loadtest.system_bench"), load_average)
+    loads = (before, os.getloadavg())
+    section = markdown(median(runs), runs, o, command_line("loadtest.system_bench"), loads)
     publish(section, o.output)
 
 

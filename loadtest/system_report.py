@@ -18,6 +18,7 @@ COMPONENTS = (("gateway", "gateway workers (seed: its workers)"), ("redis", "Red
               ("flusher", "flusher"), ("sweeper", "sweeper"), ("postgres", "PostgreSQL"),
               ("wrk", "wrk (the load)"))  # fmt: skip
 DESIGNS = ("sys.sat", "gw", "seed.sat")
+LoadAverage = tuple[float, float, float]  # 1, 5 and 15 minutes, from os.getloadavg()
 
 
 def _n(value: float, digits: int = 0) -> str:
@@ -30,14 +31,18 @@ def _get(f: Figures, name: str) -> float:
 
 
 def markdown(f: Figures, runs: list[Figures], o: Options, command: str,
-             load_average: tuple[float, float, float]) -> str:  # fmt: skip
+             loads: tuple[LoadAverage, LoadAverage]) -> str:  # fmt: skip
     return "\n".join([
-        _header(f, o, command, load_average), _loads(f), _cpu(f), _storage(f), _commands(f),
+        _header(f, o, command, loads), _loads(f), _cpu(f), _storage(f), _commands(f),
         _scripts(f), _runs(runs),
     ]) + "\n"  # fmt: skip
 
 
-def _header(f: Figures, o: Options, command: str, load: tuple[float, float, float]) -> str:
+def _load(average: LoadAverage) -> str:
+    return ", ".join(f"{value:.2f}" for value in average)
+
+
+def _header(f: Figures, o: Options, command: str, loads: tuple[LoadAverage, LoadAverage]) -> str:
     sat, seed, gw = f["sys.sat.rps"], f["seed.sat.rps"], f["gw.rps"]
     limit = (
         ""
@@ -51,7 +56,7 @@ def _header(f: Figures, o: Options, command: str, load: tuple[float, float, floa
 GATEWAY_WORKERS = {os.cpu_count()} cores, flusher, sweeper, migrations) on embedded Redis
 (AOF, appendfsync everysec) and PostgreSQL (fsync on), wrk ({THREADS} threads,
 {CONNECTIONS} connections) on 127.0.0.1 of this {os.cpu_count()}-core machine, which other
-agents share (load average before the runs {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}).
+agents share (load average {_load(loads[0])} before the runs, {_load(loads[1])} after).
 {o.sessions:,} guest sessions over {1 + SMALL_WEBINARS} webinars (half on one, the rest
 over {SMALL_WEBINARS}), created through `access/track` and waited for in Postgres, then
 re-pinged in turn, every ping visible (each credits time: a change the flusher must
@@ -61,7 +66,7 @@ of {o.runs} run(s); each run's headline at the end.{limit}
 **Whole box: {_n(sat)} sustained pings/s** (p99 {_n(f["sys.sat.p99_ms"], 1)} ms), that is
 each session pinged every {_n(o.sessions / sat, 1)} s, {_n(sat * VIEWER_INTERVAL_SECONDS)}
 viewer-equivalents at the 120-s interval; Postgres held every session's last state
-{_n(f["sys.drain_s"], 1)} s after the load stopped. **{_n(f["ratio.seed"], 2)}x the seed
+{_n(f["sys.sat.drain_s"], 1)} s after the load stopped. **{_n(f["ratio.seed"], 2)}x the seed
 design** ({_n(seed)} req/s, p99 {_n(f["seed.sat.p99_ms"], 1)} ms) in the same runs; the
 gateway alone (no flusher, no sweeper, same Redis and sessions): {_n(gw)} pings/s
 (the whole service carried {_n(f["ratio.gw"], 2)} of that).
@@ -82,8 +87,8 @@ def _loads(f: Figures) -> str:
                 f"{_n(f['sys.create.stored_s'], 1)} s after the first was sent "
                 f"({_n(f['sys.create.errors'])} errors); seed "
                 f"design {_n(f['seed.create.rps'])} tracks/s. Drain: Postgres held every "
-                f"session {_n(f['sys.drain_s'], 1)} s after the load, the flusher's backlog "
-                f"gauge read 0 after {_n(f['sys.backlog_zero_s'], 1)} s (it is set once a "
+                f"session {_n(f['sys.sat.drain_s'], 1)} s after the load, the flusher's backlog "
+                f"gauge read 0 after {_n(f['sys.sat.backlog_zero_s'], 1)} s (it is set once a "
                 "cycle).")  # fmt: skip
     return "\n".join(["", *rows, "", creation])
 
@@ -142,7 +147,7 @@ def _scripts(f: Figures) -> str:
 
 def _runs(runs: list[Figures]) -> str:
     lines = [f"- run {i}: whole box {r['sys.sat.rps']:,.0f} pings/s (p99 {r['sys.sat.p99_ms']:.1f}"
-             f" ms), drain {_n(r['sys.drain_s'], 1)} s; seed design {r['seed.sat.rps']:,.0f} "
+             f" ms), drain {_n(r['sys.sat.drain_s'], 1)} s; seed design {r['seed.sat.rps']:,.0f} "
              f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s"
              for i, r in enumerate(runs, 1)]  # fmt: skip
     return "\n".join(["", "Runs:", *lines])
