@@ -111,7 +111,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{log.stem} exited; see {log}")
+            raise RuntimeError(f"{log.stem} exited:\n{log.read_text()[-3000:]}")
         with contextlib.suppress(OSError, http.ApiError):
             http.call("GET", url, timeout=2)
             return
