@@ -12,6 +12,9 @@ from watchtime import keys
 
 T = TypeVar("T")
 
+# Clock skew tolerated on a viewer token's exp and nbf between its issuer and us (R-EXT-3).
+TOKEN_LEEWAY_SECONDS = 30.0
+
 
 class SettingsError(ValueError):
     """A variable holds a value the service cannot run with; the message names it."""
@@ -43,6 +46,8 @@ class Settings:
     sweeper_metrics_port: int = keys.SWEEPER_METRICS_PORT
     tombstone_ttl_seconds: int = keys.TOMBSTONE_TTL_SECONDS
     viewer_token_secret: str = ""
+    viewer_token_require_exp: bool = True
+    viewer_token_leeway_seconds: float = TOKEN_LEEWAY_SECONDS
     allow_guests: bool = True
     admin_token: str = ""
     cors_allow_origins: tuple[str, ...] = ()
@@ -125,6 +130,10 @@ class Settings:
                 "SESSION_TOMBSTONE_TTL_SECONDS", int, keys.TOMBSTONE_TTL_SECONDS, low=60
             ),
             viewer_token_secret=reader.text("VIEWER_TOKEN_SECRET"),
+            viewer_token_require_exp=reader.flag("VIEWER_TOKEN_REQUIRE_EXP", True),
+            viewer_token_leeway_seconds=reader.number(
+                "VIEWER_TOKEN_LEEWAY_SECONDS", float, TOKEN_LEEWAY_SECONDS, low=0, high=300
+            ),
             allow_guests=reader.flag("ALLOW_GUESTS", True),
             admin_token=reader.text("ADMIN_TOKEN"),
             cors_allow_origins=reader.csv("CORS_ALLOW_ORIGINS"),
