@@ -14,6 +14,11 @@ SESSIONS_CREATED = Counter("watchtime_sessions_created_total", "Sessions created
 REDIS_ERRORS = Counter(
     "watchtime_redis_errors_total", "Requests that failed because Redis did not answer"
 )
+REFUSED = Counter(
+    "watchtime_gateway_refused_total",
+    "Requests refused at once (503 + Retry-After) by reason: overloaded, redis_full",
+    ["reason"],
+)
 IN_FLIGHT = Gauge(
     "watchtime_http_requests_in_flight",
     "Requests being served now",

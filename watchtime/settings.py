@@ -12,6 +12,10 @@ from watchtime import keys
 
 T = TypeVar("T")
 
+# Requests in flight per gateway worker past which it refuses at once (R-EXT-2): what one
+# worker serves in 25 ms at its measured saturation, 20,000 pings/s (BENCHMARKS.md).
+ADMISSION_MAX_IN_FLIGHT = 500
+ADMISSION_RETRY_AFTER_SECONDS = 2
 # Clock skew tolerated on a viewer token's exp and nbf between its issuer and us (R-EXT-3).
 TOKEN_LEEWAY_SECONDS = 30.0
 
@@ -45,6 +49,8 @@ class Settings:
     flusher_metrics_port: int = keys.FLUSHER_METRICS_PORT
     sweeper_metrics_port: int = keys.SWEEPER_METRICS_PORT
     tombstone_ttl_seconds: int = keys.TOMBSTONE_TTL_SECONDS
+    admission_max_in_flight: int = ADMISSION_MAX_IN_FLIGHT
+    admission_retry_after_seconds: int = ADMISSION_RETRY_AFTER_SECONDS
     viewer_token_secret: str = ""
     viewer_token_require_exp: bool = True
     viewer_token_leeway_seconds: float = TOKEN_LEEWAY_SECONDS
@@ -128,6 +134,12 @@ class Settings:
             ),
             tombstone_ttl_seconds=reader.number(
                 "SESSION_TOMBSTONE_TTL_SECONDS", int, keys.TOMBSTONE_TTL_SECONDS, low=60
+            ),
+            admission_max_in_flight=reader.number(
+                "ADMISSION_MAX_IN_FLIGHT", int, ADMISSION_MAX_IN_FLIGHT, low=1
+            ),
+            admission_retry_after_seconds=reader.number(
+                "ADMISSION_RETRY_AFTER_SECONDS", int, ADMISSION_RETRY_AFTER_SECONDS, low=1, high=300
             ),
             viewer_token_secret=reader.text("VIEWER_TOKEN_SECRET"),
             viewer_token_require_exp=reader.flag("VIEWER_TOKEN_REQUIRE_EXP", True),
