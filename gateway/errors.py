@@ -58,7 +58,8 @@ def response_for(exc: GatewayError | BackendUnavailable) -> Response:
         return error_response(exc.status, exc.error, exc.detail, exc.headers)
     if exc.backend == "redis":
         REDIS_ERRORS.inc()
-    return error_response(503, f"{exc.backend}_unavailable", str(exc), {"Retry-After": "1"})
+    error = f"{exc.backend}_{exc.reason}"  # redis_full, redis_unavailable, postgres_unavailable
+    return error_response(503, error, str(exc), {"Retry-After": "1"})
 
 
 async def on_error(request: Request, exc: Exception) -> Response:
