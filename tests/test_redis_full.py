@@ -10,19 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from uuid import uuid4
 
-import anyio
-import asyncpg
 import pytest
 from conftest import both_topologies, with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import seed, snapshot
+from support import acknowledged, flush, session_rows, snapshot
 
-from watchtime import keys
-from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -57,33 +52,6 @@ def metric(client: TestClient, name: str) -> float:
     return float(found.group(1))
 
 
-async def nothing(store: SessionStore) -> None:
-    """No viewer action: ``seed`` then only flushes."""
-
-
-def rows(database_url: str) -> dict[str, tuple[Decimal, int]]:
-    async def read() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(database_url)
-        try:
-            return await conn.fetch(
-                "SELECT session_id, watched_seconds_raw, ping_count FROM webinar_user_sessions"
-            )
-        finally:
-            await conn.close()
-
-    return {r["session_id"]: (r["watched_seconds_raw"], r["ping_count"]) for r in anyio.run(read)}
-
-
-def acknowledged(sync_redis: Redis) -> dict[str, tuple[Decimal, int]]:
-    """Each session as Redis holds it: what the gateway acknowledged."""
-    state = {}
-    for session_id in SESSIONS:
-        fields = sync_redis.hgetall(keys.session(W, session_id))
-        watched = Decimal(fields[b"watched_ms"].decode()) / 1000
-        state[session_id] = (watched, int(fields[b"ping_count"]))
-    return state
-
-
 def test_redis_full_refuses_with_503_loses_nothing_and_recovers(
     client: TestClient, sync_redis: Redis, settings: Settings
 ):
@@ -91,7 +59,7 @@ def test_redis_full_refuses_with_503_loses_nothing_and_recovers(
     assert client.put(f"/api/webinars/{W}", json=schedule, headers=ADMIN).status_code == 200
     assert [post(client, "access/track", s) for s in SESSIONS] == [200] * len(SESSIONS)
     assert [post(client, "presence/ping", s) for s in SESSIONS] == [204] * len(SESSIONS)
-    before = acknowledged(sync_redis)
+    before = acknowledged(sync_redis, W, SESSIONS)
     assert metric(client, "watchtime_redis_maxmemory_bytes") == 0
 
     with redis_full(sync_redis):
@@ -114,10 +82,10 @@ def test_redis_full_refuses_with_503_loses_nothing_and_recovers(
     # Memory is back: the same gateway serves again, and every acknowledgement is kept.
     assert [post(client, "presence/ping", s) for s in SESSIONS] == [204] * len(SESSIONS)
     assert post(client, "access/exit", "s1") == 204
-    after = acknowledged(sync_redis)
+    after = acknowledged(sync_redis, W, SESSIONS)
     assert all(after[s][1] == before[s][1] + 1 for s in SESSIONS)
-    seed(settings, nothing)  # the flusher writes what Redis holds
-    assert rows(settings.database_url or "") == after
+    flush(settings)  # the flusher writes what Redis holds
+    assert session_rows(settings.database_url or "") == after
 
 
 @both_topologies
