@@ -54,6 +54,12 @@ spike: $(STAMP) bench-tools
 	$(BIN)/python -m loadtest.spike --connections $(or $(CONNECTIONS),4000) \
 		--seconds $(or $(SPIKE_SECONDS),40) $(SPIKE_ARGS)
 
+# A verified load test of DURATION minutes (default 30) that samples RSS, descriptors and
+# Redis memory of every process (loadtest/soak.py); SOAK_ARGS="--record BENCHMARKS.md".
+soak: $(STAMP)
+	$(BIN)/python -m loadtest.soak --minutes $(or $(DURATION),30) --users $(or $(USERS),1000) \
+		--interval $(or $(INTERVAL),2) $(SOAK_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
