@@ -25,12 +25,15 @@ class GatewayError(Exception):
 
 
 # The session scripts' refusals, as HTTP; "no_webinar" also answers any other lookup of
-# a webinar that does not exist.
+# a webinar that does not exist. Then the viewer token's time rules (R-EXT-3).
 REFUSALS = {
     "no_webinar": (404, "webinar_not_found", "no webinar with this id"),
     "no_session": (404, "session_not_found", "no session with this id"),
     "closed": (409, "session_closed", "this session has ended: start a new one"),
     "other_user": (409, "session_conflict", "this session belongs to another viewer"),
+    "token_without_exp": (401, "token_without_exp", "the viewer token has no exp claim"),
+    "token_expired": (401, "token_expired", "the viewer token has expired: get a new one"),
+    "token_not_yet_valid": (401, "token_not_yet_valid", "the viewer token's nbf is ahead"),
 }
 
 
@@ -55,7 +58,8 @@ def response_for(exc: GatewayError | BackendUnavailable) -> Response:
         return error_response(exc.status, exc.error, exc.detail, exc.headers)
     if exc.backend == "redis":
         REDIS_ERRORS.inc()
-    return error_response(503, f"{exc.backend}_unavailable", str(exc), {"Retry-After": "1"})
+    error = f"{exc.backend}_{exc.reason}"  # redis_full, redis_unavailable, postgres_unavailable
+    return error_response(503, error, str(exc), {"Retry-After": "1"})
 
 
 async def on_error(request: Request, exc: Exception) -> Response:
