@@ -13,6 +13,13 @@ from gateway.metrics import REDIS_ERRORS
 from watchtime.errors import BackendUnavailable
 
 
+class ErrorAnswer(msgspec.Struct):
+    """Every refusal: a stable machine-readable code and a sentence for people."""
+
+    error: str
+    detail: str
+
+
 class GatewayError(Exception):
     def __init__(
         self, status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
@@ -47,7 +54,7 @@ def json_response(
 def error_response(
     status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response({"error": error, "detail": detail}, status, headers)
+    return json_response(ErrorAnswer(error, detail), status, headers)
 
 
 def response_for(exc: GatewayError | BackendUnavailable) -> Response:

@@ -66,5 +66,9 @@ ROUTES: list[BaseRoute] = [
         page(_html("admin.html"), {"Content-Security-Policy": ADMIN_CSP}),
         methods=["GET"],
     ),
+    # The API page: /openapi.json rendered by its own script, under the same policy.
+    Route(
+        "/docs", page(_html("api.html"), {"Content-Security-Policy": ADMIN_CSP}), methods=["GET"]
+    ),
     Mount("/static", CachedStaticFiles(packages=[("gateway", "static")]), name="static"),
 ]
