@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-tools bench-storage loadtest browser ops-tools clean
+.PHONY: run test lint client bench bench-tools bench-storage loadtest browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -46,6 +46,11 @@ bench-storage: $(STAMP)
 loadtest: $(STAMP)
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),100) --minutes $(or $(MINUTES),2) \
 		--interval $(or $(INTERVAL),2) --workers $(or $(WORKERS),1) $(LOADTEST_ARGS)
+
+# The browser client's npm package (clients/js) and README's SRI hash, from
+# gateway/static/watchtime.js.
+client: $(STAMP)
+	$(BIN)/python clients/js/build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

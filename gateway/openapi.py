@@ -183,8 +183,13 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         Answer(200, "the page", STRING, HTML),
         tag="pages",
     ),
+    ("GET", "/static/watchtime.mjs"): Operation(
+        "The browser client as an ES module: `import {start} from …`",
+        Answer(200, "the module", STRING, JS),
+        tag="pages",
+    ),
     ("GET", "/static/{path}"): Operation(
-        "Static files: the browser client (watchtime.js, watchtime.mjs), the pages' scripts",
+        "Static files: the browser client's script-tag build (watchtime.js), the pages' files",
         Answer(200, "the file", STRING, JS),
         refusals={404: "`not_found`"},
         tag="pages",

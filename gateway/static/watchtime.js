@@ -11,8 +11,11 @@
  * heartbeat_interval_seconds (the server's answer to track) and at once on every
  * visibility change, `exit` as a beacon when the page goes away. The server credits
  * watch time by its own clock, so the client only has to report visibility promptly.
+ *
+ * This file is the script-tag build and the source of the ES module (watchtime.mjs,
+ * `import {start} from …`), which is this file followed by its exports.
  */
-(function (global) {
+var WatchTime = (function (global) {
   "use strict";
 
   // Regular pings come 0–10 % early: a crowd that joined at once spreads out, and no
@@ -225,5 +228,5 @@
     };
   }
 
-  global.WatchTime = {start};
+  return {start};
 })(window);
