@@ -1,4 +1,4 @@
-"""The error contract of SPEC §7: JSON ``{"error", "detail"}`` with a fitting status."""
+"""The error contract (docs/api.md, R-API): JSON ``{"error", "detail"}`` with a fitting status."""
 
 from __future__ import annotations
 

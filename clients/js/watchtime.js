@@ -1,5 +1,5 @@
 /*!
- * watchtime.js: the browser client of the webinar watch-time gateway (SPEC §9).
+ * watchtime.js: the browser client of the webinar watch-time gateway (R-CLIENT in docs/api.md).
  *
  *   <script src="https://GATEWAY/static/watchtime.js"></script>
  *   <script>

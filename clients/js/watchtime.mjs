@@ -1,6 +1,6 @@
 // Generated from watchtime.js (the script-tag build): edit that file instead.
 /*!
- * watchtime.js: the browser client of the webinar watch-time gateway (SPEC §9).
+ * watchtime.js: the browser client of the webinar watch-time gateway (R-CLIENT in docs/api.md).
  *
  *   <script src="https://GATEWAY/static/watchtime.js"></script>
  *   <script>
