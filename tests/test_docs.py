@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app import create_app
+from gateway.openapi import document
+from watchtime.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted([ROOT / "README.md", *ROOT.glob("CHANGELOG.md"), *DOCS.glob("*.md")])
@@ -92,3 +96,24 @@ def test_every_setting_the_code_reads_is_documented_in_operations() -> None:
 def test_the_readme_points_at_the_contract_in_docs() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "[docs/](docs/README.md)" in readme
+
+
+def readme_api_table() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| method, path |")
+    return readme[start : readme.index("\n\n", start)].splitlines()
+
+
+def test_the_readme_api_table_lists_every_endpoint_with_its_parameters() -> None:
+    doc = document(create_app(Settings()).app.routes)  # type: ignore[attr-defined]
+    rows = readme_api_table()
+    for path, operations in doc["paths"].items():
+        short = path.replace("/api/webinars/{webinar_id}/", "…/").replace("{webinar_id}", "{id}")
+        for method, operation in operations.items():
+            named = f"`{method.upper()} {short}`"
+            (row,) = [row for row in rows if named in row] or [f"no row names {named}"]
+            assert row.startswith(f"| {named}") or f", {named}" in row, row
+            for parameter in operation["parameters"]:
+                if parameter["in"] == "query":
+                    assert f"`{parameter['name']}`" in row or f"?{parameter['name']}=" in row
+    assert any("`GET …/stats/concurrency`" in row for row in rows)
