@@ -11,6 +11,10 @@ const el = (tag, attributes = {}, ...children) => {
 
 const refName = (ref) => ref.split("/").pop();
 
+/** The document's descriptions are Markdown: `code` spans become code, the rest text. */
+const inline = (text) =>
+  (text || "").split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+
 const CONSTRAINTS = [
   ["minimum", "≥"], ["maximum", "≤"], ["minLength", "length ≥"], ["maxLength", "length ≤"],
   ["pattern", "matching"], ["default", "default"],
@@ -44,17 +48,24 @@ function parameters(operation) {
   for (const p of operation.parameters || []) {
     const where = p.required ? `${p.in}, required` : p.in;
     list.append(el("dt", {}, el("code", {}, p.name)),
-      el("dd", {}, `${where}: `, describe(p.schema), p.description ? ` — ${p.description}` : ""));
+      el("dd", {}, `${where}: `, describe(p.schema), ...(p.description ? [" — ", ...inline(p.description)] : [])));
   }
   return list.childElementCount ? [el("h4", {}, "Parameters"), list] : [];
 }
 
+const media = ([type, {schema}]) => [el("code", {}, type), ": ", describe(schema)];
+
+/** What a body may hold, one media type a line. */
 function content(body) {
-  const list = el("ul");
-  for (const [media, {schema}] of Object.entries(body.content || {})) {
-    list.append(el("li", {}, el("code", {}, media), ": ", describe(schema)));
-  }
-  return list;
+  const entries = Object.entries(body.content || {});
+  return el("ul", {}, ...entries.map((entry) => el("li", {}, ...media(entry))));
+}
+
+/** An answer's body: on the answer's line when it has one media type. */
+function answerContent(response) {
+  const entries = Object.entries(response.content || {});
+  if (entries.length === 1) return el("span", {}, " — ", ...media(entries[0]));
+  return entries.length ? content(response) : null;
 }
 
 function requestBody(operation) {
@@ -67,9 +78,9 @@ function responses(operation) {
   const list = el("dl");
   for (const [status, response] of Object.entries(operation.responses)) {
     const headers = Object.keys(response.headers || {});
-    list.append(el("dt", {}, status), el("dd", {}, response.description,
+    list.append(el("dt", {}, status), el("dd", {}, ...inline(response.description),
       headers.length ? ` (header ${headers.join(", ")})` : "",
-      response.content ? content(response) : null));
+      answerContent(response)));
   }
   return [el("h4", {}, "Answers"), list];
 }
@@ -84,15 +95,15 @@ function renderOperation(method, path, operation) {
   const verb = method.toUpperCase();
   return el("section", {class: "operation", id, "data-method": verb, "data-path": path},
     el("h3", {}, el("span", {class: `method method-${method}`}, verb), " ", el("code", {}, path)),
-    el("p", {}, operation.summary),
-    el("p", {class: "quiet"}, operation.description || ""),
+    el("p", {}, ...inline(operation.summary)),
+    el("p", {class: "quiet"}, ...inline(operation.description)),
     security(operation),
     ...parameters(operation), ...requestBody(operation), ...responses(operation));
 }
 
 function renderSchema(name, schema) {
   const section = el("section", {class: "schema", id: `schema-${name}`}, el("h3", {}, name));
-  if (schema.description) section.append(el("p", {class: "quiet"}, schema.description));
+  if (schema.description) section.append(el("p", {class: "quiet"}, ...inline(schema.description)));
   const required = new Set(schema.required || []);
   const fields = el("ul");
   for (const [field, property] of Object.entries(schema.properties || {})) {
@@ -105,7 +116,7 @@ function renderSchema(name, schema) {
 
 function render(doc) {
   document.getElementById("title").textContent = `${doc.info.title} ${doc.info.version} API`;
-  document.getElementById("description").textContent = doc.info.description || "";
+  document.getElementById("description").append(...inline(doc.info.description));
   const main = document.getElementById("operations");
   const contents = el("ul");
   for (const tag of doc.tags.map((t) => t.name)) {
