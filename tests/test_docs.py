@@ -93,7 +93,7 @@ class Environment(dict[str, str]):
         super().__init__()
         self.asked: list[str] = []
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         self.asked.append(name)
         return super().get(name, default)
 
