@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-tools bench-storage loadtest spike soak browser ops-tools clean
+.PHONY: run test lint client bench bench-tools bench-storage loadtest spike soak browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -62,6 +62,11 @@ spike: $(STAMP) bench-tools
 soak: $(STAMP)
 	$(BIN)/python -m loadtest.soak --minutes $(or $(DURATION),30) --users $(or $(USERS),1000) \
 		--interval $(or $(INTERVAL),2) $(SOAK_ARGS)
+
+# The browser client's npm package (clients/js) and README's SRI hash, from
+# gateway/static/watchtime.js.
+client: $(STAMP)
+	$(BIN)/python clients/js/build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
