@@ -243,7 +243,8 @@ def main() -> None:
 
 
 def command_line(module: str, argv: list[str] | None = None) -> str:
-    """How this benchmark was run (``argv``, or the process's), as BENCHMARKS.md records it."""
+    """How this benchmark was run, as BENCHMARKS.md records it: ``argv`` as given to its
+    ``main``, else the command line's."""
     return " ".join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
