@@ -13,12 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import anyio
 import asyncpg
 import httpx2
 from redis import Redis
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from flusher.flusher import Flusher
 from loadtest.tokens import viewer_token as viewer_token  # shared with the load test
@@ -159,3 +162,10 @@ def add_snapshots(
             await conn.close()
 
     run_async(run)
+
+
+def app_routes(app: Any) -> list[BaseRoute]:
+    """The route table of the Starlette app inside the gateway's outer ASGI layers."""
+    while not isinstance(app, Starlette):
+        app = app.app
+    return app.routes
