@@ -36,7 +36,7 @@ from watchtime.webinars import Webinar
 VIEWER = 'watchtime_viewer(s.user_id, s.visitor_id, s.session_id) COLLATE "C"'
 
 # Times in ms. Intervals count up to the snapshot's moment, within the content window.
-PARAMS = """WITH p AS (
+PARAMS = """WITH p AS NOT MATERIALIZED (
     SELECT $1::uuid AS webinar_id, $2::int8 AS content_from, $3::int8 AS content_to,
            $4::int8 AS now_ms, $5::int8 AS stale_ms, $6::int8 AS collect_to,
            greatest($2::int8, least($3::int8, $4::int8)) AS counted_to
@@ -210,7 +210,7 @@ def _mix(row: asyncpg.Record) -> tuple[dict[Device, int], dict[str, int]]:
         device, browser = classify(agent)
         devices[device] += people
         browsers[browser] += people
-    return dict(devices), dict(browsers.most_common())
+    return dict(devices), dict(sorted(browsers.items(), key=lambda b: (-b[1], b[0])))
 
 
 def _summary(row: asyncpg.Record, window: Window) -> Summary:

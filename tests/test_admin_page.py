@@ -16,6 +16,7 @@ import httpx2
 import pytest
 from browsers import ADMIN_TOKEN, DESKTOP, PATIENCE_SECONDS, eventually, screenshots
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
+from redis import Redis
 from support import add_snapshots, at, iso, seed
 
 from watchtime.sessions import SessionStore
@@ -26,7 +27,15 @@ ZONE = ZoneInfo(TIMEZONE)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONTENT_SECONDS = 100
 USER_A, USER_B, USER_C = (str(UUID(int=n)) for n in (1, 2, 3))
-COLUMNS = ("viewer", "sessions", "watched", "present", "share", "first", "last")
+COLUMNS = ("viewer", "sessions", "watched", "present", "share", "first", "last", "device")
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +76,9 @@ def audience(gateway: str, settings: Settings, s0: int) -> UUID:
     | user B  | [10, 40) within (10, 100), [30, 70) within (30, 80)         | 60      | 100     |
     | early   | [-30, 25) within (-30, 25)                                  | 25      | 25      |
     | shy     | never visible, within (20, 60)                              | 0       | 40      |
+
+    User C came on a desktop Chrome, A on an iPhone, B's first tab on an iPhone too; the
+    guests sent no user agent.
     """
     webinar = uuid4()
     put_schedule(gateway, webinar, {
@@ -76,12 +88,13 @@ def audience(gateway: str, settings: Settings, s0: int) -> UUID:
     })  # fmt: skip
 
     async def sessions(store: SessionStore) -> None:
-        await store.track(webinar, "c-1", USER_C, now_ms=at(s0, 0))
+        desktop, phone = {"user_agent": DESKTOP_CHROME}, {"user_agent": IPHONE_SAFARI}
+        await store.track(webinar, "c-1", USER_C, extras=desktop, now_ms=at(s0, 0))
         await store.exit(webinar, "c-1", USER_C, now_ms=at(s0, 97.4))
-        await store.track(webinar, "a-1", USER_A, now_ms=at(s0, -10))
+        await store.track(webinar, "a-1", USER_A, extras=phone, now_ms=at(s0, -10))
         await store.exit(webinar, "a-1", USER_A, now_ms=at(s0, 95))
-        await store.track(webinar, "b-1", USER_B, now_ms=at(s0, 10))
-        await store.track(webinar, "b-2", USER_B, now_ms=at(s0, 30))
+        await store.track(webinar, "b-1", USER_B, extras=phone, now_ms=at(s0, 10))
+        await store.track(webinar, "b-2", USER_B, extras=desktop, now_ms=at(s0, 30))
         await store.ping(webinar, "b-1", USER_B, "b1", visible=False, now_ms=at(s0, 40))
         await store.ping(webinar, "b-2", USER_B, "b2", visible=False, now_ms=at(s0, 70))
         await store.exit(webinar, "b-2", USER_B, now_ms=at(s0, 80))
@@ -133,6 +146,13 @@ def histogram(tab: Page) -> list[int]:
     return [int(n) for n in counts]
 
 
+def devices(tab: Page) -> dict[str, int]:
+    bars = tab.eval_on_selector_all(
+        "#devices rect", "bars => bars.map(b => [b.dataset.device, b.dataset.count])"
+    )
+    return {device: int(n) for device, n in bars}
+
+
 def summary(tab: Page) -> dict[str, str]:
     pairs = tab.eval_on_selector_all(
         "#summary div", "ds => ds.map(d => [d.firstChild.textContent, d.lastChild.textContent])"
@@ -152,15 +172,20 @@ def test_the_report_as_shown(gateway: str, audience: UUID, organiser: Page, s0: 
     expect(tab.locator("#live")).to_have_text("1 watching now · 1 open session")
     assert rows(tab) == [
         {"viewer": f"user:{USER_C}", "sessions": "1", "watched": "1:37", "present": "1:37",
-         "share": "97.4%", "first": local_text(at(s0, 0)), "last": local_text(at(s0, 97.4))},
+         "share": "97.4%", "first": local_text(at(s0, 0)), "last": local_text(at(s0, 97.4)),
+         "device": "desktop · Chrome"},
         {"viewer": f"user:{USER_A}", "sessions": "1", "watched": "1:35", "present": "1:35",
-         "share": "95.0%", "first": local_text(at(s0, -10)), "last": local_text(at(s0, 95))},
+         "share": "95.0%", "first": local_text(at(s0, -10)), "last": local_text(at(s0, 95)),
+         "device": "mobile · Safari"},
         {"viewer": f"user:{USER_B}", "sessions": "2", "watched": "1:00", "present": "1:40",
-         "share": "60.0%", "first": local_text(at(s0, 10)), "last": local_text(at(s0, 100))},
+         "share": "60.0%", "first": local_text(at(s0, 10)), "last": local_text(at(s0, 100)),
+         "device": "mobile · Safari"},
         {"viewer": "guest:early", "sessions": "1", "watched": "0:25", "present": "0:25",
-         "share": "25.0%", "first": local_text(at(s0, -30)), "last": local_text(at(s0, 25))},
+         "share": "25.0%", "first": local_text(at(s0, -30)), "last": local_text(at(s0, 25)),
+         "device": "other · Other"},
         {"viewer": "guest:shy", "sessions": "1", "watched": "0:00", "present": "0:40",
-         "share": "0.0%", "first": local_text(at(s0, 20)), "last": local_text(at(s0, 60))},
+         "share": "0.0%", "first": local_text(at(s0, 20)), "last": local_text(at(s0, 60)),
+         "device": "other · Other"},
     ]  # fmt: skip
     assert summary(tab) == {
         "People": "5",
@@ -174,11 +199,15 @@ def test_the_report_as_shown(gateway: str, audience: UUID, organiser: Page, s0: 
     }
     # 0 %, 25 %, 60 %, 95 % and 97.4 % of the programme, in buckets of 10 %.
     assert histogram(tab) == [1, 0, 1, 0, 0, 0, 1, 0, 0, 2]
+    # The snapshots, then the live count (after them: the webinar is over).
+    expect(tab.locator("#concurrency circle.point.live")).to_have_count(1)
     points = tab.eval_on_selector_all(
         "#concurrency circle.point",
         "ps => ps.map(p => [p.dataset.viewers, p.dataset.activeSessions])",
     )
-    assert points == [["2", "2"], ["4", "5"], ["3", "3"]]
+    assert points == [["2", "2"], ["4", "5"], ["3", "3"], ["1", "1"]]
+    assert devices(tab) == {"desktop": 1, "mobile": 2, "tablet": 0, "bot": 0, "other": 2}
+    expect(tab.locator("#browsers")).to_have_text("Browsers: Other 2 · Safari 2 · Chrome 1")
 
     # The live count follows within a refresh.
     left = httpx2.post(
@@ -394,3 +423,46 @@ def test_a_new_webinar_is_created_from_the_page(gateway: str, organiser: Page, s
     expect(organiser.locator("#concurrency")).to_have_text(
         "No snapshots yet: one a minute while people watch."
     )
+
+
+def test_a_live_webinar_s_charts_follow_the_live_count(
+    gateway: str, settings: Settings, organiser: Page, sync_redis: Redis
+) -> None:
+    """No button pressed: the concurrency chart ends at each live count, and the report
+    of a webinar still running reloads by itself."""
+    seconds, _ = sync_redis.time()
+    now = int(seconds) * 1000
+    webinar = uuid4()
+    put_schedule(gateway, webinar, {"title": "On air", "webinar_start_time": iso(now - 100_000)})
+
+    def arrives(session: str, agent: str, entered: int) -> None:
+        async def visit(store: SessionStore) -> None:
+            extras = {"user_agent": agent}
+            await store.track(webinar, session, "", extras=extras, now_ms=now + entered * 1000)
+            await store.ping(webinar, session, "", "1", now_ms=now - 5000)
+
+        seed(settings, visit)
+
+    arrives("phone", IPHONE_SAFARI, -90)
+    sign_in(organiser, gateway, webinar)
+    expect(organiser.locator("#people tbody tr[data-viewer]")).to_have_count(1)
+    expect(organiser.locator("#live")).to_have_text("1 watching now · 1 open session")
+    expect(organiser.locator("#concurrency circle.point.live")).to_have_attribute(
+        "data-viewers", "1"
+    )
+    assert devices(organiser)["mobile"] == 1
+
+    arrives("desk", DESKTOP_CHROME, -50)
+    add_snapshots(settings, webinar, [(now - 60_000, 1, 1)])
+    later = {"timeout": 6 * PATIENCE_SECONDS * 1000 / 3}  # two live refreshes and a report
+    expect(organiser.locator("#people tbody tr[data-viewer]")).to_have_count(2, **later)
+    expect(organiser.locator("#live")).to_have_text("2 watching now · 2 open sessions")
+    expect(organiser.locator("#devices rect[data-device=desktop]")).to_have_attribute(
+        "data-count", "1"
+    )
+    points = organiser.eval_on_selector_all(
+        "#concurrency circle.point",
+        "ps => ps.map(p => [p.dataset.viewers, p.classList.contains('live')])",
+    )
+    assert points == [["1", False], ["2", True]]
+    assert summary(organiser)["People"] == "2"
