@@ -215,12 +215,16 @@
     if (reportDue()) await loadReport();
   }
 
+  /** Whether the webinar could still gain watch time when the report was taken (without
+   *  an end yet, the report's windows end at its moment). */
+  function reportLive() {
+    const { generatedAt, collectTo } = reportState;
+    return Boolean(generatedAt) && Date.parse(generatedAt) <= Date.parse(collectTo);
+  }
+
   function reportDue() {
-    const { generatedAt, collectTo, loadedAt, loadMs } = reportState;
-    if (!generatedAt || loading) return false;
-    // Without an end yet, the report's windows end at its moment.
-    const live = Date.parse(generatedAt) <= Date.parse(collectTo);
-    return live && Date.now() - loadedAt >= REPORT_REFRESH_FACTOR * loadMs;
+    const { loadedAt, loadMs } = reportState;
+    return !loading && reportLive() && Date.now() - loadedAt >= REPORT_REFRESH_FACTOR * loadMs;
   }
 
   // ---- the report ---------------------------------------------------------------------
@@ -240,13 +244,13 @@
         getJson("/stats/concurrency"),
       ]);
       if (load !== loads) return;
-      showReport(report, people, concurrency.points);
       Object.assign(reportState, {
         generatedAt: report.generated_at,
         collectTo: report.collect_to,
         loadedAt: Date.now(),
         loadMs: Math.max(LIVE_REFRESH_MS / REPORT_REFRESH_FACTOR, Date.now() - started),
       });
+      showReport(report, people, concurrency.points);
     } finally {
       if (load === loads) loading = false;
     }
@@ -471,11 +475,11 @@
     }
   }
 
-  /** The snapshots, and the live count as the last point once it is newer. */
+  /** The snapshots, and while the webinar is live the live count as the last point. */
   function concurrencyPoints() {
     const { points, now } = charts;
     const last = points[points.length - 1];
-    const newer = now && (!last || timeOf(now.at) > timeOf(last.at));
+    const newer = now && reportLive() && (!last || timeOf(now.at) > timeOf(last.at));
     return newer ? [...points, { ...now, live: true }] : points;
   }
 
