@@ -4,7 +4,9 @@
 sessions, clipped to the content window as it is *now*: a second watched in two tabs
 counts once, and a schedule corrected after the fact changes the next report exactly.
 ``present`` is the original design's per-session overlap with the content window,
-summed per person and capped at the content duration.
+summed per person and capped at the content duration. ``active`` is the part of
+``watched`` the client also reported active (R-EXT-5): the union of the sessions'
+active intervals, within the watched union, clipped the same way.
 
 A report is taken as of one moment, its snapshot: the first page fixes the moment and
 the windows, and the cursor of every later page carries them. People come in the order
@@ -70,7 +72,8 @@ def persons(ctes: str = "", where: str = "") -> str:
             AS last_seen_at,
         (extract(epoch FROM s.entered_at) * 1000)::int8 AS entered_ms,
         {ENDED_MS} AS ended_ms,
-        s.watched_intervals
+        s.watched_intervals,
+        s.active_intervals
     FROM webinar_user_sessions AS s, p
     WHERE {COUNTS} {where}
 ), persons AS (
@@ -85,6 +88,10 @@ def persons(ctes: str = "", where: str = "") -> str:
         watchtime_length_ms(
             range_agg(watched_intervals) * int8multirange(int8range(p.content_from, p.counted_to))
         ) AS watched_ms,
+        watchtime_length_ms(
+            range_agg(active_intervals) * range_agg(watched_intervals)
+            * int8multirange(int8range(p.content_from, p.counted_to))
+        ) AS active_ms,
         min(entered_at) AS first_entered_at,
         max(last_seen_at) AS last_seen_at,
         (array_agg(user_agent ORDER BY entered_at))[1] AS user_agent
@@ -122,6 +129,7 @@ SELECT
     percentile_cont(0.5) WITHIN GROUP (ORDER BY watched_ms) AS median_watched_ms,
     percentile_cont(0.9) WITHIN GROUP (ORDER BY watched_ms) AS p90_watched_ms,
     avg(present_ms) AS avg_present_ms,
+    avg(active_ms) AS avg_active_ms,
     (SELECT array_agg(user_agent) FROM agents) AS user_agents,
     (SELECT array_agg(people) FROM agents) AS agent_people
 FROM persons
@@ -163,6 +171,7 @@ class Person(msgspec.Struct):
     user_id: UUID | None
     sessions: int
     watched_seconds: float
+    active_seconds: float  # of watched_seconds
     present_seconds: float
     first_entered_at: datetime
     last_seen_at: datetime
@@ -177,6 +186,7 @@ class Summary(msgspec.Struct):
     median_watched_seconds: float
     p90_watched_seconds: float
     avg_present_seconds: float
+    avg_active_seconds: float
     avg_watched_share: float  # of the content duration, 0..1
     devices: dict[Device, int]  # people by the device class of their first session
     browsers: dict[str, int]  # people by the browser of their first session, most first
@@ -197,8 +207,8 @@ def _person(row: asyncpg.Record) -> Person:
     device, browser = classify(row["user_agent"])
     return Person(
         row["viewer"], row["user_id"], row["sessions"], _seconds(row["watched_ms"]),
-        _seconds(row["present_ms"]), row["first_entered_at"], row["last_seen_at"],
-        device, browser,
+        _seconds(row["active_ms"]), _seconds(row["present_ms"]), row["first_entered_at"],
+        row["last_seen_at"], device, browser,
     )  # fmt: skip
 
 
@@ -219,7 +229,8 @@ def _summary(row: asyncpg.Record, window: Window) -> Summary:
     return Summary(
         row["people"], row["all_sessions"], _seconds(avg_watched_ms),
         _seconds(row["median_watched_ms"]), _seconds(row["p90_watched_ms"]),
-        _seconds(row["avg_present_ms"]), round(share, 4), *_mix(row),
+        _seconds(row["avg_present_ms"]), _seconds(row["avg_active_ms"]), round(share, 4),
+        *_mix(row),
     )  # fmt: skip
 
 

@@ -25,7 +25,8 @@ REPORT_SECONDS = Histogram(
 )
 PAGE_DEFAULT, PAGE_MAX = 1000, 10_000
 CSV_COLUMNS = ("viewer", "user_id", "sessions", "watched_seconds", "present_seconds",
-               "first_entered_at", "last_seen_at", "device", "browser")  # fmt: skip
+               "first_entered_at", "last_seen_at", "active_seconds", "device",
+               "browser")  # fmt: skip
 CONCURRENCY_COLUMNS = ("at", "viewers", "active_sessions")
 FORMATS = ("json", "csv")
 CSV = "text/csv; charset=utf-8"
@@ -118,7 +119,8 @@ async def _json(request: Request, webinar_id: UUID, page: report.Page) -> Respon
 def _csv_row(person: report.Person) -> list[Any]:
     return [person.viewer, person.user_id or "", person.sessions, person.watched_seconds,
             person.present_seconds, person.first_entered_at.isoformat(),
-            person.last_seen_at.isoformat(), person.device, person.browser]  # fmt: skip
+            person.last_seen_at.isoformat(), person.active_seconds, person.device,
+            person.browser]  # fmt: skip
 
 
 async def _csv(

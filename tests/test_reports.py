@@ -73,6 +73,7 @@ def test_the_example_of_spec_section_8_and_a_retroactive_end(client, settings, s
         "user_id": user,
         "sessions": 2,
         "watched_seconds": 15.0,
+        "active_seconds": 15.0,  # active all along, as a client without view_state says
         "present_seconds": 20.0,
         "first_entered_at": None,
         "last_seen_at": None,
@@ -134,6 +135,7 @@ def test_guests_early_and_late_sessions_the_never_visible_and_the_summary(client
         "median_watched_seconds": 4.0,
         "p90_watched_seconds": 8.8,
         "avg_present_seconds": 8.25,
+        "avg_active_seconds": 4.5,
         "avg_watched_share": 0.225,
         "devices": {"desktop": 0, "mobile": 0, "tablet": 0, "bot": 0, "other": 4},
         "browsers": {"Other": 4},
@@ -197,6 +199,7 @@ def test_csv_equals_json_row_for_row_and_pages_cover_everyone(client, settings, 
         "present_seconds",
         "first_entered_at",
         "last_seen_at",
+        "active_seconds",
         "device",
         "browser",
     ]
@@ -211,7 +214,7 @@ def test_csv_equals_json_row_for_row_and_pages_cover_everyone(client, settings, 
         ]
         assert datetime.fromisoformat(row[5]) == datetime.fromisoformat(person["first_entered_at"])
         assert datetime.fromisoformat(row[6]) == datetime.fromisoformat(person["last_seen_at"])
-        assert row[7:] == [person["device"], person["browser"]]
+        assert row[7:] == [str(person["active_seconds"]), person["device"], person["browser"]]
 
 
 def test_report_errors(client, s0):

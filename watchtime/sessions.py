@@ -58,6 +58,7 @@ class Collected(NamedTuple):
     fields: dict[str, str]
     extras: dict[str, str]
     log: bytes
+    active_log: bytes
 
 
 class LiveCounts(NamedTuple):
@@ -214,12 +215,12 @@ class SessionStore:
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields, details (until its row is
-        stored) and interval log."""
+        stored) and interval logs."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, [])
         return [
-            Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log)
-            for session_id, (fields, extras, log) in zip(session_ids, replies, strict=True)
+            Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log, active)
+            for session_id, (fields, extras, log, active) in zip(session_ids, replies, strict=True)
         ]
 
     async def ack(
