@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from support import add_snapshots, at, iso, seed
 
 from gateway import stats
+from watchtime import keys
 from watchtime.sessions import SessionStore
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -257,40 +258,43 @@ def test_paging_while_pings_continue_returns_everyone_exactly_once(
     client, settings, s0, sync_redis
 ):
     """The report of old, ordered by watched time, skipped people whose time grew
-    between two pages; labels never change, so a keyset on them cannot."""
+    between two pages; labels never change, so a keyset on them cannot. Times are the
+    Redis clock's, as the flusher's watermark expects of changes."""
     webinar = uuid4()
     schedule(client, webinar, at(s0, 0), end=at(s0, 7200))
     users = [str(UUID(int=i + 1)) for i in range(30)]
     guests = [f"g{i:02d}" for i in range(30)]
+    seconds, _ = sync_redis.time()
+    t0 = (int(seconds) - 300) * 1000
 
     async def arrive(store: SessionStore) -> None:
         for i, user in enumerate(users):
-            await store.track(webinar, f"u{i}", user, now_ms=at(s0, i + 1))
+            await store.track(webinar, f"u{i}", user, now_ms=t0 + i * 1000)
         for i, guest in enumerate(guests):
-            await store.track(webinar, guest, "", visible=i % 2 == 0, now_ms=at(s0, i + 1))
+            await store.track(webinar, guest, "", visible=i % 2 == 0, now_ms=t0 + i * 1000)
 
     seed(settings, arrive)
 
     def more(page: int) -> None:
         seconds, micros = sync_redis.time()
-        now = seconds * 1000 + micros // 1000
+        arrival = seconds * 1000 + micros // 1000  # after the first page's moment
+        now = arrival + 2000 * page  # past the ping rate limit since the last page's pings
 
         async def meanwhile(store: SessionStore) -> None:
-            t = 100 * page  # every page later: everybody's watched time moves
             for i, user in enumerate(users):
                 await store.ping(webinar, f"u{i}", user, f"p{page}", visible=i % 3 > 0,
-                                 now_ms=at(s0, t + i))  # fmt: skip
+                                 now_ms=now)  # fmt: skip
             for i, guest in enumerate(guests):
                 await store.ping(webinar, guest, "", f"p{page}", visible=(i + page) % 2 == 0,
-                                 now_ms=at(s0, t + i))  # fmt: skip
-            await store.exit(webinar, f"u{page}", users[page], now_ms=at(s0, t + 50))
-            # Newcomers, after the first page's moment, sorting before and after any
-            # cursor: "guest:a…", "guest:z…", "user:0…".
-            await store.track(webinar, f"a-late-{page}", "", now_ms=now)
-            await store.track(webinar, f"z-late-{page}", "", now_ms=now)
-            await store.track(webinar, f"late-{page}", str(UUID(int=1000 + page)), now_ms=now)
+                                 now_ms=now)  # fmt: skip
+            await store.exit(webinar, f"u{page}", users[page], now_ms=now + 1)
+            # Newcomers sorting before and after any cursor: "guest:a…", "guest:z…", "user:0…".
+            await store.track(webinar, f"a-late-{page}", "", now_ms=arrival)
+            await store.track(webinar, f"z-late-{page}", "", now_ms=arrival)
+            await store.track(webinar, f"late-{page}", str(UUID(int=1000 + page)), now_ms=arrival)
 
         seed(settings, meanwhile)
+        assert sync_redis.zscore(keys.active(webinar), "u29") == now  # the pings counted
 
     pages = all_pages(client, webinar, 7, more)
     listed = [p["viewer"] for page in pages for p in page["viewers"]]

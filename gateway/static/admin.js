@@ -302,6 +302,7 @@
       ["Median watched", duration(s.median_watched_seconds)],
       ["90th percentile watched", duration(s.p90_watched_seconds)],
       ["Average present", duration(s.avg_present_seconds)],
+      ["Average active", duration(s.avg_active_seconds)],
       ["Average share watched", percent(s.avg_watched_share)],
       ["Programme", duration(report.content_duration_seconds)],
     ];
@@ -322,6 +323,7 @@
     viewer: { key: (p) => p.viewer, ascending: true },
     sessions: { key: (p) => p.sessions },
     watched: { key: (p) => p.watched_seconds },
+    active: { key: (p) => p.active_seconds },
     present: { key: (p) => p.present_seconds },
     share: { key: (p) => p.watched_seconds }, // every share has the same denominator
     first: { key: (p) => timeOf(p.first_entered_at), ascending: true },
@@ -364,6 +366,7 @@
       cell("Viewer", p.viewer, { class: "viewer" }),
       cell("Sessions", count(p.sessions), { class: "num" }),
       durationCell("Watched", p.watched_seconds),
+      durationCell("Active", p.active_seconds),
       durationCell("Present", p.present_seconds),
       cell("Share", percent(share), { class: "num" }),
       cell("First entered", localText(p.first_entered_at)),
@@ -375,7 +378,7 @@
   function renderRows() {
     const rows = table.people.slice(0, table.shown).map(personRow);
     if (!rows.length) {
-      rows.push(el("tr", {}, el("td", { colspan: 8, class: "empty" }, "Nobody yet.")));
+      rows.push(el("tr", {}, el("td", { colspan: 9, class: "empty" }, "Nobody yet.")));
     }
     $("people").tBodies[0].replaceChildren(...rows);
     const hidden = table.people.length - table.shown;
