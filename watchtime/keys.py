@@ -81,7 +81,7 @@ def session(webinar_id: UUID, session_id: str) -> str:
 
 def extras(webinar_id: UUID, session_id: str) -> str:
     """Hash: write-once details, kept apart because they are long: user_agent, referrer,
-    ip_address, agency_id, client_id."""
+    ip_address, agency_id, client_id, visitor_id."""
     return f"{tag(webinar_id)}:e:{session_id}"
 
 
