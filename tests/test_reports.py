@@ -269,7 +269,7 @@ def test_paging_while_pings_continue_returns_everyone_exactly_once(
 
     async def arrive(store: SessionStore) -> None:
         for i, user in enumerate(users):
-            await store.track(webinar, f"u{i}", user, now_ms=t0 + i * 1000)
+            await store.track(webinar, f"u{i}", user, visible=i % 2 == 0, now_ms=t0 + i * 1000)
         for i, guest in enumerate(guests):
             await store.track(webinar, guest, "", visible=i % 2 == 0, now_ms=t0 + i * 1000)
 
@@ -277,21 +277,21 @@ def test_paging_while_pings_continue_returns_everyone_exactly_once(
 
     def more(page: int) -> None:
         seconds, micros = sync_redis.time()
-        arrival = seconds * 1000 + micros // 1000  # after the first page's moment
-        now = arrival + 2000 * page  # past the ping rate limit since the last page's pings
+        now = seconds * 1000 + micros // 1000  # after the first page's moment
 
         async def meanwhile(store: SessionStore) -> None:
+            # Everybody flips visibility: a change is applied however soon it comes.
             for i, user in enumerate(users):
-                await store.ping(webinar, f"u{i}", user, f"p{page}", visible=i % 3 > 0,
+                await store.ping(webinar, f"u{i}", user, f"p{page}", visible=(i + page) % 2 == 1,
                                  now_ms=now)  # fmt: skip
             for i, guest in enumerate(guests):
                 await store.ping(webinar, guest, "", f"p{page}", visible=(i + page) % 2 == 0,
                                  now_ms=now)  # fmt: skip
-            await store.exit(webinar, f"u{page}", users[page], now_ms=now + 1)
+            await store.exit(webinar, f"u{page}", users[page], now_ms=now)
             # Newcomers sorting before and after any cursor: "guest:a…", "guest:z…", "user:0…".
-            await store.track(webinar, f"a-late-{page}", "", now_ms=arrival)
-            await store.track(webinar, f"z-late-{page}", "", now_ms=arrival)
-            await store.track(webinar, f"late-{page}", str(UUID(int=1000 + page)), now_ms=arrival)
+            await store.track(webinar, f"a-late-{page}", "", now_ms=now)
+            await store.track(webinar, f"z-late-{page}", "", now_ms=now)
+            await store.track(webinar, f"late-{page}", str(UUID(int=1000 + page)), now_ms=now)
 
         seed(settings, meanwhile)
         assert sync_redis.zscore(keys.active(webinar), "u29") == now  # the pings counted
