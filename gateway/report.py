@@ -119,8 +119,9 @@ PAGE = (
 # Everybody's figures, and how many people came with each first user agent.
 SUMMARY = (
     persons()
-    + """, agents AS (
-    SELECT user_agent, count(*) AS people FROM persons GROUP BY user_agent
+    + """, agents AS (  -- in one pass, so that both arrays are in the same order
+    SELECT array_agg(user_agent) AS user_agents, array_agg(people) AS agent_people
+    FROM (SELECT user_agent, count(*) AS people FROM persons GROUP BY user_agent) AS a
 )
 SELECT
     count(*) AS people,
@@ -130,8 +131,8 @@ SELECT
     percentile_cont(0.9) WITHIN GROUP (ORDER BY watched_ms) AS p90_watched_ms,
     avg(present_ms) AS avg_present_ms,
     avg(active_ms) AS avg_active_ms,
-    (SELECT array_agg(user_agent) FROM agents) AS user_agents,
-    (SELECT array_agg(people) FROM agents) AS agent_people
+    (SELECT user_agents FROM agents) AS user_agents,
+    (SELECT agent_people FROM agents) AS agent_people
 FROM persons
 """
 )

@@ -62,12 +62,17 @@ async def _webinar(request: Request) -> webinars.Webinar:
     return webinar
 
 
+async def _snapshot(request: Request, webinar: webinars.Webinar) -> report.Cursor:
+    """The first page of a report as of now (Redis time)."""
+    now_ms = await clock.server_ms(request.state.redis)
+    return report.Cursor(report.Window.of(webinar, now_ms), "")
+
+
 async def _cursor(request: Request, webinar: webinars.Webinar) -> report.Cursor:
-    """The request's cursor; without one, a new snapshot as of now (Redis time)."""
+    """The request's cursor; without one, a new snapshot."""
     text = request.query_params.get("cursor")
     if text is None:
-        now_ms = await clock.server_ms(request.state.redis)
-        return report.Cursor(report.Window.of(webinar, now_ms), "")
+        return await _snapshot(request, webinar)
     try:
         return report.decode_cursor(text)
     except ValueError:
@@ -87,15 +92,13 @@ def _attachment(name: str) -> dict[str, str]:
 async def watch_time(request: Request) -> Response:
     started = time.perf_counter()
     webinar = await _webinar(request)
-    kind = _format(request)
-    limit = _limit(request) if kind == "json" else PAGE_MAX
-    cursor = await _cursor(request, webinar)
-    if kind == "csv":
-        return await _csv(request, webinar.id, cursor, started)
+    if _format(request) == "csv":  # everybody, of a snapshot of its own
+        return await _csv(request, webinar.id, await _snapshot(request, webinar), started)
+    limit, cursor = _limit(request), await _cursor(request, webinar)
     stale_ms = request.state.settings.stale_after_ms
     page = await report.watch_time(request.state.pg, webinar.id, stale_ms, limit, cursor)
     response = await _json(request, webinar.id, page)
-    REPORT_SECONDS.labels(kind).observe(time.perf_counter() - started)
+    REPORT_SECONDS.labels("json").observe(time.perf_counter() - started)
     return response
 
 

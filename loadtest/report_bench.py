@@ -242,7 +242,8 @@ async def measure(people: int, folder: Path) -> dict[str, float]:
             csv_seconds, csv_labels = await asyncio.to_thread(csv_export, base, webinar)
             check_once("csv", csv_labels, expected | _late(csv_labels))
     return {
-        "people": people, "seed_s": seeding, "pages": len(times), "summary_people": counted,
+        "load": os.getloadavg()[0], "people": people, "seed_s": seeding, "pages": len(times),
+        "summary_people": counted,
         "first_ms": times[0], "median_ms": statistics.median(times),
         "p90_ms": sorted(times)[int(0.9 * (len(times) - 1))],
         "max_ms": max(times), "written": written, "csv_s": csv_seconds,
@@ -259,8 +260,9 @@ def markdown(f: dict[str, float], command: str) -> str:
     return f"""
 ## Report: paging a live webinar, CSV export ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
 
-`{command}` — embedded Redis and PostgreSQL 18 on this 2-core machine, the gateway as one
-process (one worker), over HTTP. {f["people"]:,.0f} people seeded straight into Postgres
+`{command}` — embedded Redis and PostgreSQL 18 on this 2-core machine (load average
+{f["load"]:.1f} at the end: other work shared it), the gateway as one process (one
+worker), over HTTP. {f["people"]:,.0f} people seeded straight into Postgres
 ({f["seed_s"]:.1f} s): open sessions heard from within the last minute, a fifth guests, a
 quarter of the users in two tabs, {len(AGENTS) * BUILDS:,} distinct user agents. While the
 pages were read, a writer changed {WRITE_ROWS:,} sessions and added {NEWCOMERS} newcomers
