@@ -255,8 +255,8 @@
    * options.baseUrl    the gateway's origin, e.g. "https://watch.example.com"; default: this page's
    * options.token      the viewer's JWT, or a function returning the current one; omit for guests
    * options.agencyId, options.clientId   stored with the session (optional)
- * options.rememberVisitor  false: no visitor id; by default a random one is kept in
- *                    localStorage, so a guest's page loads are one person in reports
+   * options.rememberVisitor  false: no visitor id; by default a random one is kept in
+   *                    localStorage, so a guest's page loads are one person in reports
    * options.onStatus   called with {sessionId, request, status} after every track and ping;
    *                    status is the HTTP status, 0 for a network error or a timeout
    */
