@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from gateway import admin, ops, pages, ping, stats, viewer
+from gateway import admin, openapi, ops, pages, ping, stats, viewer
+from gateway.admission import Admission
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             *admin.ROUTES,
             *stats.ROUTES,
             *ops.ROUTES,
+            *openapi.ROUTES,
             *pages.ROUTES,
         ],
         middleware=[
@@ -57,4 +59,4 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
-    return ping.PingShortcut(app, cors=bool(settings.cors_allow_origins))
+    return Admission(ping.PingShortcut(app, cors=bool(settings.cors_allow_origins)), settings)

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,14 +146,19 @@ def scenario_env(o: Options, webinar_id: str) -> dict[str, str]:
     return env
 
 
-def execute(o: Options, command: str) -> results.Run:
+# Something to run alongside the load, given the supervisor's pid (the soak's sampler).
+Watcher = Callable[[int], contextlib.AbstractContextManager[object]]
+
+
+def execute(o: Options, command: str, watch: Watcher | None = None) -> results.Run:
     o.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="watchtime-loadtest-") as folder:
         env = service_env(o, Path(folder) / "data", free_port())
         base = f"http://127.0.0.1:{env['PORT']}"
         with service(env, o.out / "service.log") as supervisor:
             webinar_id = webinar.create(base, env["ADMIN_TOKEN"], o.minutes * 60)
-            cpu = run_locust(o, env | scenario_env(o, webinar_id), base, supervisor.pid)
+            with (watch or _nothing)(supervisor.pid):
+                cpu = run_locust(o, env | scenario_env(o, webinar_id), base, supervisor.pid)
             ledger = Ledger.read(sorted(o.out.glob("ledger*.json")))
             verdict: Verdict | None = None
             with contextlib.suppress(verify.NotSettled):
@@ -166,6 +171,11 @@ def execute(o: Options, command: str) -> results.Run:
         command, o.users, o.minutes, o.interval, o.workers, o.processes, rows, failures,
         ledger.answers, cpu, verdict,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _nothing(pid: int) -> Iterator[None]:
+    yield
 
 
 def parse(argv: list[str] | None) -> Options:

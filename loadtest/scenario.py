@@ -5,7 +5,7 @@
 |---|---|---|
 | ``LOADTEST_USERS`` | 100 | people in the audience (Locust users) |
 | ``LOADTEST_MINUTES`` | 10 | length of the run; the webinar ends at 90 % of it |
-| ``LOADTEST_SPAWN_PROFILE`` | ``doors`` | how arrivals spread: ``doors``, ``linear``, ``instant`` |
+| ``LOADTEST_SPAWN_PROFILE`` | ``doors`` | ``doors``, ``linear``, ``instant``, ``spike`` |
 | ``LOADTEST_RAMP_SECONDS`` | a fifth of the run, at most 180 | arrivals happen within this |
 | ``LOADTEST_WEBINAR_ID`` | unset | the webinar; unset: the test creates one (admin API) |
 | ``LOADTEST_LEDGER`` | ``loadtest-ledger.json`` | where the ledger is written at test stop |
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from watchtime.settings import Settings
 
-PROFILES = ("doors", "linear", "instant")
+PROFILES = ("doors", "linear", "instant", "spike")
 ENDS_AT = 0.9  # the webinar's end, as a share of the run: then the exodus
 EMPTIES_AT = 0.97  # everybody has left by then; the rest of the run is slack
 MAX_RAMP_SECONDS = 180.0

@@ -14,7 +14,7 @@ from loadtest import arrivals, intervals, run
 from loadtest.behaviour import TabPlan
 from loadtest.compare import Report, ReportPerson, compare, summary
 from loadtest.expected import allowance_ms, owed
-from loadtest.ledger import Ledger, Session
+from loadtest.ledger import Ledger, Session, wall_ms
 from loadtest.tab import Answer, Rules, Tab
 
 T0 = 1_800_000_000_000  # ms; the content window of the hand-made webinar is [T0, T0 + 60 s)
@@ -152,6 +152,7 @@ class FakeApi:
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = answers
         self.sent: list[tuple[str, str, bool]] = []
+        self.retry_after = 2.0  # of every refusal
 
     def track(self, session_id: str, visible: bool) -> float | None:
         self.sent.append(("track", session_id, visible))
@@ -186,6 +187,34 @@ def test_a_tab_acts_on_the_answers() -> None:
     tab.step(110.0)
     assert second.ended_by == "exit" and len(second.heartbeats) == 2
     assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping", "track", "exit"]
+
+
+def test_a_refused_ping_is_sent_again_after_retry_after() -> None:
+    """A 503 is no heartbeat; the tab waits Retry-After (up to half as long again), a
+    flip meanwhile waits too, and the ping finally applied is written down as sent at
+    the first refusal and at the flip, so the verifier allows for the wait at both."""
+    api, ledger = FakeApi([Answer.REFUSED, Answer.REFUSED, Answer.OK]), Ledger()
+    plan = TabPlan(
+        opens_at=100.0, closes_at=200.0, beacon=False, starts_visible=True, sleeps_at=None
+    )
+    tab = Tab(plan, api, ledger, Rules(interval=2, stale_after=6, sleep=10),
+              random.Random(1), None, clock=lambda: 120.0)  # fmt: skip
+    tab.step(100.0)  # open: track acknowledged
+    tab.next_flip = 1e9
+    tab.step(102.0)  # refused
+    assert 104.0 <= tab.next_ping <= 105.0
+    tab.next_flip = 103.0
+    tab.step(103.0)  # hidden while held: no ping of its own
+    assert [kind for kind, _, _ in api.sent] == ["track", "ping"]
+    tab.next_flip = 1e9
+    tab.step(tab.next_ping)  # refused again, waits again
+    assert tab.held == [102.0, 103.0]
+    tab.step(tab.next_ping)  # applied, and tells the server the tab is hidden
+    (session,) = ledger.sessions
+    answered = wall_ms(120.0)
+    assert session.heartbeats == [(wall_ms(t), answered) for t in (100.0, 102.0, 103.0)]
+    assert api.sent[-1][2] is False and tab.held == []
+    assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping"]
 
 
 def test_doors_open_shape() -> None:

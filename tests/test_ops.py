@@ -394,7 +394,10 @@ def test_the_alerts_watch_metrics_the_service_exports() -> None:
         names = metric_names(rule["expr"])
         assert names and names <= known, f"{rule['alert']}: unknown {names - known}"
         assert rule["for"] and rule["labels"]["severity"] in ("warning", "critical")
-        assert rule["annotations"].keys() == {"summary", "description"}
+        annotations = rule["annotations"].keys()
+        assert (
+            {"summary", "description"} <= annotations <= {"summary", "description", "runbook_url"}
+        )
 
 
 # --- Grafana ----------------------------------------------------------------------------
