@@ -260,9 +260,9 @@ def markdown(f: dict[str, float], command: str) -> str:
     return f"""
 ## Report: paging a live webinar, CSV export ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
 
-`{command}` — embedded Redis and PostgreSQL 18 on this 2-core machine (load average
-{f["load"]:.1f} at the end: other work shared it), the gateway as one process (one
-worker), over HTTP. {f["people"]:,.0f} people seeded straight into Postgres
+`{command}` — embedded Redis and PostgreSQL 18 on this 2-core machine (1-minute load
+average {f["load"]:.1f} at the end, this run's own processes included), the gateway as one
+process (one worker), over HTTP. {f["people"]:,.0f} people seeded straight into Postgres
 ({f["seed_s"]:.1f} s): open sessions heard from within the last minute, a fifth guests, a
 quarter of the users in two tabs, {len(AGENTS) * BUILDS:,} distinct user agents. While the
 pages were read, a writer changed {WRITE_ROWS:,} sessions and added {NEWCOMERS} newcomers
