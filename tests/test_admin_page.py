@@ -17,7 +17,7 @@ import pytest
 from browsers import ADMIN_TOKEN, DESKTOP, PATIENCE_SECONDS, eventually, screenshots
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 from redis import Redis
-from support import add_snapshots, at, iso, seed
+from support import DESKTOP_CHROME, IPHONE_SAFARI, add_snapshots, at, iso, seed
 
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
@@ -28,14 +28,6 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONTENT_SECONDS = 100
 USER_A, USER_B, USER_C = (str(UUID(int=n)) for n in (1, 2, 3))
 COLUMNS = ("viewer", "sessions", "watched", "active", "present", "share", "first", "last", "device")
-DESKTOP_CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
-IPHONE_SAFARI = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,17 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from starlette.testclient import TestClient
-from support import add_snapshots, at, iso, seed
+from support import (
+    ANDROID_CHROME,
+    ANDROID_TABLET,
+    DESKTOP_CHROME,
+    GOOGLEBOT,
+    IPHONE_SAFARI,
+    add_snapshots,
+    at,
+    iso,
+    seed,
+)
 
 from gateway import stats
 from watchtime import keys
@@ -340,25 +350,6 @@ def test_a_page_is_as_of_the_first_page_s_moment(client, settings, sync_redis):
     assert b["watched_seconds"] == b["present_seconds"] == (snapshot - (t - 90_000)) / 1000
     assert second["next_cursor"] is not None  # a full page: one more request says so
     assert report(client, webinar, limit="1", cursor=second["next_cursor"])["viewers"] == []
-
-
-DESKTOP_CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
-IPHONE_SAFARI = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
-ANDROID_CHROME = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Mobile Safari/537.36"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-ANDROID_TABLET = (
-    "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 
 
 def test_device_and_browser_from_the_first_session_s_user_agent(client, settings, s0):
