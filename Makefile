@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-tools bench-storage loadtest spike soak browser ops-tools clean
+.PHONY: run test lint client bench bench-tools bench-storage loadtest spike soak browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -22,12 +22,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	ADMIN_TOKEN=$(ADMIN_TOKEN) $(BIN)/watchtime
 
-test: $(STAMP) browser ops-tools
+test: $(STAMP) browser ops-tools bench-tools
 	$(BIN)/python -m pytest
 
-# The ping path against a bare Starlette 204 (wrk), then a verified Locust run; both append
-# their figures to BENCHMARKS.md.
+# The whole service in steady state against the seed design (median of RUNS=3), the idle
+# service's Redis traffic, the ping path against a bare Starlette 204 (wrk), then a verified
+# Locust run; each appends its figures to BENCHMARKS.md.
 bench: $(STAMP) bench-tools
+	$(BIN)/python -m loadtest.system_bench --runs $(or $(RUNS),3)
+	$(BIN)/python -m loadtest.idle_bench
 	$(BIN)/python -m loadtest.bench
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),1000) --minutes $(or $(MINUTES),2) \
 		--interval 2 --record BENCHMARKS.md
@@ -59,6 +62,11 @@ spike: $(STAMP) bench-tools
 soak: $(STAMP)
 	$(BIN)/python -m loadtest.soak --minutes $(or $(DURATION),30) --users $(or $(USERS),1000) \
 		--interval $(or $(INTERVAL),2) $(SOAK_ARGS)
+
+# The browser client's npm package (clients/js) and README's SRI hash, from
+# gateway/static/watchtime.js.
+client: $(STAMP)
+	$(BIN)/python clients/js/build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from gateway import admin, ops, pages, ping, stats, viewer
+from gateway import admin, openapi, ops, pages, ping, stats, viewer
 from gateway.admission import Admission
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             *admin.ROUTES,
             *stats.ROUTES,
             *ops.ROUTES,
+            *openapi.ROUTES,
             *pages.ROUTES,
         ],
         middleware=[

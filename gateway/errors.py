@@ -1,4 +1,4 @@
-"""The error contract of SPEC §7: JSON ``{"error", "detail"}`` with a fitting status."""
+"""The error contract (docs/api.md, R-API): JSON ``{"error", "detail"}`` with a fitting status."""
 
 from __future__ import annotations
 
@@ -11,6 +11,13 @@ from starlette.responses import Response
 
 from gateway.metrics import REDIS_ERRORS
 from watchtime.errors import BackendUnavailable
+
+
+class ErrorAnswer(msgspec.Struct):
+    """Every refusal: a stable machine-readable code and a sentence for people."""
+
+    error: str
+    detail: str
 
 
 class GatewayError(Exception):
@@ -50,7 +57,7 @@ def json_response(
 def error_response(
     status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response({"error": error, "detail": detail}, status, headers)
+    return json_response(ErrorAnswer(error, detail), status, headers)
 
 
 def response_for(exc: GatewayError | BackendUnavailable) -> Response:

@@ -1,5 +1,5 @@
 /*!
- * watchtime.js: the browser client of the webinar watch-time gateway (SPEC §9).
+ * watchtime.js: the browser client of the webinar watch-time gateway (R-CLIENT in docs/api.md).
  *
  *   <script src="https://GATEWAY/static/watchtime.js"></script>
  *   <script>
@@ -11,8 +11,11 @@
  * heartbeat_interval_seconds (the server's answer to track) and at once on every
  * visibility change, `exit` as a beacon when the page goes away. The server credits
  * watch time by its own clock, so the client only has to report visibility promptly.
+ *
+ * This file is the script-tag build and the source of the ES module (watchtime.mjs,
+ * `import {start} from …`), which is this file followed by its exports.
  */
-(function (global) {
+var WatchTime = (function (global) {
   "use strict";
 
   // Regular pings come 0–10 % early: a crowd that joined at once spreads out, and no
@@ -262,5 +265,5 @@
     };
   }
 
-  global.WatchTime = {start};
+  return {start};
 })(window);
