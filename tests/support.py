@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import anyio
@@ -159,3 +160,11 @@ def add_snapshots(
             await conn.close()
 
     run_async(run)
+
+
+def app_routes(app: Any) -> list[Any]:
+    """The Starlette routes behind the gateway's outer ASGI layers (admission control, the
+    ping shortcut)."""
+    while not hasattr(app, "routes"):
+        app = app.app
+    return list(app.routes)
