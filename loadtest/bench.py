@@ -242,9 +242,10 @@ def main() -> None:
     publish(markdown(figures, command_line("loadtest.bench")), options.output)
 
 
-def command_line(module: str) -> str:
-    """How this benchmark was run, as BENCHMARKS.md records it."""
-    return " ".join(["python", "-m", module, *sys.argv[1:]])
+def command_line(module: str, argv: list[str] | None = None) -> str:
+    """How this benchmark was run, as BENCHMARKS.md records it: ``argv`` as given to its
+    ``main``, else the command line's."""
+    return " ".join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
 def publish(section: str, output: Path) -> None:

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     o = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="watchtime-idle-bench-") as folder:
         figures = measure(o.webinars, o.settle, o.seconds, Path(folder))
-    publish(markdown(figures, o, command_line("loadtest.idle_bench")), o.output)
+    publish(markdown(figures, o, command_line("loadtest.idle_bench", argv)), o.output)
 
 
 if __name__ == "__main__":

@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     before = os.getloadavg()
     runs = measure(o)
     loads = (before, os.getloadavg())
-    section = markdown(median(runs), runs, o, command_line("loadtest.system_bench"), loads)
+    section = markdown(median(runs), runs, o, command_line("loadtest.system_bench", argv), loads)
     publish(section, o.output)
 
 

@@ -162,9 +162,9 @@ def add_snapshots(
     run_async(run)
 
 
-def app_routes(app: Any) -> list[Any]:
-    """The Starlette routes behind the gateway's outer ASGI layers (admission control, the
-    ping shortcut)."""
+def routes_of(app: Any) -> Any:
+    """The route table of the gateway's Starlette app, under the ASGI layers around it
+    (admission control, the ping shortcut, ...)."""
     while not hasattr(app, "routes"):
         app = app.app
-    return list(app.routes)
+    return app.routes

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import app_routes
+from support import routes_of
 
 from gateway.app import create_app
 from gateway.openapi import document
@@ -128,7 +128,7 @@ def readme_api_table() -> list[str]:
 
 
 def test_the_readme_api_table_lists_every_endpoint_with_its_parameters() -> None:
-    doc = document(app_routes(create_app(Settings())))
+    doc = document(routes_of(create_app(Settings())))
     rows = readme_api_table()
     for path, operations in doc["paths"].items():
         short = path.replace("/api/webinars/{webinar_id}/", "…/").replace("{webinar_id}", "{id}")

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
-from support import add_snapshots, app_routes, seed, viewer_token
+from support import add_snapshots, routes_of, seed, viewer_token
 
 from gateway.app import create_app
 from gateway.openapi import OPERATIONS, endpoints
@@ -71,7 +71,7 @@ def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
 def test_every_route_of_the_app_is_described_and_nothing_else(
     doc: dict[str, Any], settings: Settings
 ) -> None:
-    routes = set(endpoints(app_routes(create_app(settings))))
+    routes = set(endpoints(routes_of(create_app(settings))))
     described = {(m.upper(), path) for path, ops in doc["paths"].items() for m in ops}
     assert described == routes
     assert set(OPERATIONS) == routes
