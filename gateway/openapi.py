@@ -159,6 +159,8 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         "Viewers and open sessions over time",
         Answer(200, "one point per snapshot, oldest first", answers.Concurrency),
         Auth.ADMIN,
+        query=answers.ConcurrencyQuery,
+        more=(Answer(200, "format=csv: the points, as a download", STRING, CSV),),
     ),
     ("GET", "/healthz"): Operation("Liveness", Answer(200, "the gateway runs", answers.Health)),
     ("GET", "/readyz"): Operation(
