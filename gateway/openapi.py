@@ -55,7 +55,8 @@ SECURITY: Mapping[Auth, list[dict[str, list[str]]]] = {
 # What each refusal status means, with the error codes it carries.
 REFUSALS = {
     400: "`malformed_body`: the body is not JSON",
-    401: "`authentication_required` (a token is needed) or `invalid_token` (`detail` says why)",
+    401: "`authentication_required` (a token is needed), `invalid_token` (`detail` says why), "
+    "`token_without_exp`, `token_expired` or `token_not_yet_valid`",
     403: "`forbidden`: this token may not do this",
     404: "`webinar_not_found`: no webinar with this id (webinar ids are UUIDs)",
     413: "`body_too_large`: the body is over MAX_BODY_BYTES",
