@@ -23,7 +23,7 @@ from gateway.admission import Admission
 from gateway.app import create_app
 from watchtime import keys
 from watchtime.embedded import PostgresServer, RedisServer
-from watchtime.settings import Settings
+from watchtime.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.anyio
 ADMIN = {"Authorization": "Bearer admission-admin-token"}
@@ -117,3 +117,15 @@ def test_a_refusal_carries_cors_headers_for_pages_on_other_origins(
         assert answer.headers["access-control-expose-headers"] == "retry-after"
         assert client.get("/healthz").status_code == 200
     assert snapshot(sync_redis) == {}
+
+
+def test_the_admission_settings_are_read_and_bounded():
+    settings = Settings.from_env(
+        {"ADMISSION_MAX_IN_FLIGHT": "64", "ADMISSION_RETRY_AFTER_SECONDS": "5"}
+    )
+    assert (settings.admission_max_in_flight, settings.admission_retry_after_seconds) == (64, 5)
+    assert Settings.from_env({}).admission_max_in_flight == 500
+    for name, value in [("ADMISSION_MAX_IN_FLIGHT", "0"), ("ADMISSION_RETRY_AFTER_SECONDS", "0"),
+                        ("ADMISSION_RETRY_AFTER_SECONDS", "301")]:  # fmt: skip
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: value})
