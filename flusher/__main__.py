@@ -17,7 +17,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    loop.run_process("watchtime-flusher", run, metrics_port=lambda s: s.flusher_metrics_port)
+    loop.run_process(
+        "watchtime-flusher", __doc__, run, metrics_port=lambda s: s.flusher_metrics_port
+    )
 
 
 if __name__ == "__main__":

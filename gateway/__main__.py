@@ -9,11 +9,12 @@ from pathlib import Path
 
 import uvicorn
 
-from watchtime import keys
+from watchtime import cli, keys
 from watchtime.settings import Settings, load_or_exit
 
 
 def main() -> None:
+    cli.parse("watchtime-gateway", __doc__)
     settings = load_or_exit("watchtime-gateway")  # fail with one line before uvicorn starts
     if settings.gateway_workers > 1:
         _multiprocess_metrics(settings)

@@ -21,7 +21,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    loop.run_process("watchtime-sweeper", run, metrics_port=lambda s: s.sweeper_metrics_port)
+    loop.run_process(
+        "watchtime-sweeper", __doc__, run, metrics_port=lambda s: s.sweeper_metrics_port
+    )
 
 
 if __name__ == "__main__":

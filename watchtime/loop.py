@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import uvloop
 from prometheus_client import start_http_server
 
+from watchtime import cli
 from watchtime.errors import BackendUnavailable
 from watchtime.settings import Settings, load_or_exit
 
@@ -61,10 +62,13 @@ async def every(name: str, interval: float, job: Job, stop: asyncio.Event) -> No
 
 def run_process(
     program: str,
+    doc: str | None,
     main: Callable[[Settings, asyncio.Event], Awaitable[None]],
     metrics_port: Callable[[Settings], int],
 ) -> None:
-    """Console entry point: settings, logging, metrics, signals, then ``main`` until stopped."""
+    """Console entry point: command line, settings, logging, metrics, signals, then
+    ``main`` until stopped."""
+    cli.parse(program, doc)
     settings = load_or_exit(program)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"

@@ -11,6 +11,7 @@ from importlib.resources import files
 
 import asyncpg
 
+from watchtime import cli
 from watchtime.settings import load_or_exit
 
 log = logging.getLogger("watchtime.migrate")
@@ -61,6 +62,7 @@ async def migrate_url(database_url: str) -> list[str]:
 
 
 def main() -> None:
+    cli.parse("watchtime-migrate", __doc__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_or_exit("watchtime-migrate")
     if not settings.database_url:

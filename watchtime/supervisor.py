@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 
+from watchtime import cli
 from watchtime.embedded import PostgresServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.settings import Settings, load_or_exit
@@ -69,6 +70,7 @@ def _watch(children: dict[str, subprocess.Popen[bytes]], stop: threading.Event) 
 
 
 def main() -> None:
+    cli.parse("watchtime", __doc__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_or_exit("watchtime")
     stop = threading.Event()
