@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-tools bench-storage loadtest browser ops-tools clean
+.PHONY: run test lint bench bench-access bench-tools bench-storage loadtest browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -31,6 +31,10 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m loadtest.bench
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),1000) --minutes $(or $(MINUTES),2) \
 		--interval 2 --record BENCHMARKS.md
+
+# The access log's cost on the ping path (ACCESS_LOG off, text, json), appended to BENCHMARKS.md.
+bench-access: $(STAMP) bench-tools
+	$(BIN)/python -m loadtest.access_bench
 
 # Debian's wrk (root on a fresh machine).
 bench-tools:

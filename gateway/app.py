@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from gateway import admin, ops, pages, ping, stats, viewer
+from gateway.access import AccessLog
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
-    return ping.PingShortcut(app, cors=bool(settings.cors_allow_origins))
+    served = ping.PingShortcut(app, cors=bool(settings.cors_allow_origins))
+    return AccessLog(served) if settings.access_log else served

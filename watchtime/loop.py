@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import uvloop
 from prometheus_client import start_http_server
 
-from watchtime import cli
+from watchtime import cli, logs
 from watchtime.errors import BackendUnavailable
 from watchtime.settings import Settings, load_or_exit
 
@@ -70,9 +70,7 @@ def run_process(
     ``main`` until stopped."""
     cli.parse(program, doc)
     settings = load_or_exit(program)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings)
     if port := metrics_port(settings):
         start_http_server(port, addr=settings.host)
         log.info("%s metrics on http://%s:%d/metrics", program, settings.host, port)

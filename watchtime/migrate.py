@@ -11,7 +11,7 @@ from importlib.resources import files
 
 import asyncpg
 
-from watchtime import cli
+from watchtime import cli, logs
 from watchtime.settings import load_or_exit
 
 log = logging.getLogger("watchtime.migrate")
@@ -63,8 +63,8 @@ async def migrate_url(database_url: str) -> list[str]:
 
 def main() -> None:
     cli.parse("watchtime-migrate", __doc__)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_or_exit("watchtime-migrate")
+    logs.configure(settings)
     if not settings.database_url:
         sys.exit("watchtime-migrate: DATABASE_URL is not set")
     applied = asyncio.run(migrate_url(settings.database_url))
