@@ -7,13 +7,14 @@ import asyncio
 from flusher.flusher import Flusher
 from watchtime import loop
 from watchtime.connections import backends
+from watchtime.health import Liveness
 from watchtime.settings import Settings
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> None:
     async with backends(settings, pg_max_size=2) as b:
         flusher = Flusher(b, settings)
-        await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop)
+        await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop, liveness)
 
 
 def main() -> None:

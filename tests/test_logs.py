@@ -140,9 +140,9 @@ def test_every_process_of_the_service_logs_json_lines(
     lines = json_lines(stderr.read_text())
     assert messages(lines, "watchtime")[0] == "migrations: 0 applied"
     assert "Application startup complete." in messages(lines, "uvicorn.error")
-    loops = messages(lines, "watchtime.loop")
-    assert f"watchtime-flusher metrics on http://127.0.0.1:{flusher_port}/metrics" in loops
-    assert f"watchtime-sweeper metrics on http://127.0.0.1:{sweeper_port}/metrics" in loops
+    loops, health = messages(lines, "watchtime.loop"), ", liveness on /healthz"
+    assert f"watchtime-flusher metrics on http://127.0.0.1:{flusher_port}/metrics{health}" in loops
+    assert f"watchtime-sweeper metrics on http://127.0.0.1:{sweeper_port}/metrics{health}" in loops
     assert {"flusher stopped", "sweeper stopped"} <= set(loops)
     track = [line for line in lines if line.get("path", "").endswith("/access/track")]
     assert [{k: v for k, v in t.items() if k in ("logger", "method", "path", "status", "client")}

@@ -206,7 +206,8 @@ def test_prometheus_scrapes_each_process_where_it_serves_metrics(stack: dict[str
     for service, variable in METRICS_PORTS.items():
         port = stack[service]["environment"][variable]
         assert targets[service] == [f"{service}:{port}"]
-        assert f"http://127.0.0.1:{port}/" in stack[service]["healthcheck"]["test"][-1]
+        probe = "readyz" if service == "gateway" else "healthz"  # loop liveness
+        assert f"http://127.0.0.1:{port}/{probe}'" in stack[service]["healthcheck"]["test"][-1]
     assert stack["gateway"]["ports"] == ["127.0.0.1:8000:8000/tcp"]
     assert mounts(stack["prometheus"]) == {"/etc/prometheus": PROMETHEUS}
     assert "--config.file=/etc/prometheus/prometheus.yml" in stack["prometheus"]["command"]
@@ -542,5 +543,8 @@ def test_the_flusher_and_sweeper_metrics_pass_promtool(
             r"watchtime_sweeper_snapshots_total 1\.0$",
             r'watchtime_sweeper_retention_deleted_rows_total\{table="webinar_user_sessions"\} ',
         )
+        for port in (flusher_port, sweeper_port):  # each has finished a cycle in time
+            answer = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            assert (answer.status_code, answer.json()) == (200, {"status": "ok", "late": []})
     promtool_check_metrics(flushed)
     promtool_check_metrics(swept)
