@@ -285,15 +285,26 @@ def test_locust_runs_the_scenarios_against_the_gateway_in_the_loadtest_profile(
 ) -> None:
     locust = stack["locust"]
     assert locust["profiles"] == ["loadtest"]
-    assert locust["command"] == [
-        "locust", "-f", "loadtest/locustfile.py", "--host", "http://gateway:8000"
-    ]  # fmt: skip
+    assert locust["command"] == ["locust"]  # locust.conf names the scenarios
     assert locust["build"] == {"context": str(ROOT), "args": {"EXTRAS": "loadtest"}}
     assert mounts(locust) == {
         "/app/loadtest": ROOT / "loadtest",
+        "/app/locust.conf": ROOT / "locust.conf",
         "/results": ROOT / "loadtest-results",
     }
-    assert locust["environment"]["LOADTEST_LEDGER"] == "/results/ledger.json"  # a writable place
+    assert ("COPY", "locust.conf ./") in dockerfile() and not dockerignored("locust.conf")
+    env = locust["environment"]
+    assert env["LOCUST_LEDGER"] == "/results/ledger.json"  # a writable place
+    assert (env["LOCUST_HOST"], env["LOCUST_USERS"], env["LOCUST_RUN_TIME"]) == (
+        "http://gateway:8000",
+        "100",
+        "10m",
+    )
+    # Every scenario option passes through (tests/test_loadtest.py: Locust reads them).
+    scenario = {"LOCUST_SPAWN_PROFILE", "LOCUST_RAMP_SECONDS", "LOCUST_WEBINAR_ID", "LOCUST_SEED"}
+    assert {name for name in env if name.startswith("LOCUST_")} == scenario | {
+        "LOCUST_HOST", "LOCUST_USERS", "LOCUST_RUN_TIME", "LOCUST_LEDGER"
+    }  # fmt: skip
     assert locust["depends_on"] == {"gateway": {"condition": "service_healthy"}}
     assert "locust" in " ".join(image_requirements("loadtest"))
 
