@@ -75,7 +75,7 @@ async def test_healthz_follows_the_loops_progress(served: tuple[Liveness, Clock,
 
     running = asyncio.create_task(loop.every("flusher", interval, job, stop, liveness))
     await asyncio.wait_for(blocked.wait(), 10)
-    due = loop.STALL_INTERVALS * interval + interval  # the wait, then the cycle
+    due = interval + max(loop.STALL_INTERVALS * interval, loop.STALL_MIN_SECONDS)  # wait, cycle
     clock.now += due  # just at the deadline
     assert await asyncio.to_thread(probe, base) == (200, {"status": "ok", "late": []})
     clock.now += 0.001
@@ -97,8 +97,8 @@ async def test_a_failing_cycle_is_due_after_its_backoff(
         stop.set()
         raise BackendUnavailable("redis", "down")
 
-    await asyncio.wait_for(loop.every("sweeper", 1.0, job, stop, liveness), 10)
-    clock.now += loop.BACKOFF_FIRST_SECONDS + loop.STALL_INTERVALS * 1.0
+    await asyncio.wait_for(loop.every("sweeper", 20.0, job, stop, liveness), 10)
+    clock.now += loop.BACKOFF_FIRST_SECONDS + loop.STALL_INTERVALS * 20.0
     assert liveness.late() == []
     clock.now += 0.001
     assert liveness.late() == ["sweeper"]

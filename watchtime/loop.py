@@ -26,8 +26,10 @@ Job = Callable[[], Awaitable[bool]]
 
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
-# A cycle that has not finished this many intervals after it was due means a stuck loop.
+# A cycle that has not finished this many intervals after it was due means a stuck loop;
+# never less than the floor, so a short interval on a busy machine does not look stuck.
 STALL_INTERVALS = 3
+STALL_MIN_SECONDS = 30.0
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -46,9 +48,10 @@ async def every(
     so does any other failure, logged with its traceback: a process that dies on one bad
     batch would stop flushing every webinar, while its lag and backlog metrics keep telling.
     After each cycle, ``liveness`` learns when the next one is due: after its wait, within
-    STALL_INTERVALS intervals, or the loop is stuck."""
+    STALL_INTERVALS intervals (STALL_MIN_SECONDS at least), or the loop is stuck."""
     progress = liveness or Liveness()
-    progress.due_within(name, STALL_INTERVALS * interval)
+    allowance = max(STALL_INTERVALS * interval, STALL_MIN_SECONDS)
+    progress.due_within(name, allowance)
     failures = 0
     while not stop.is_set():
         try:
@@ -62,7 +65,7 @@ async def every(
             failures += 1
             log.exception("%s failed (failure %d)", name, failures)
             wait = _backoff(failures)
-        progress.due_within(name, wait + STALL_INTERVALS * interval)
+        progress.due_within(name, wait + allowance)
         if wait:
             await _sleep(stop, wait)
     log.info("%s stopped", name)
