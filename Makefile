@@ -45,8 +45,9 @@ bench-storage: $(STAMP)
 	$(BIN)/python -m loadtest.storage_bench --sessions $(or $(SESSIONS),100000)
 
 # A verified load test (README "Load testing"): USERS people for MINUTES at a compressed
-# heartbeat INTERVAL (s), GATEWAY_WORKERS=WORKERS; LOADTEST_ARGS="--record BENCHMARKS.md" keeps
-# the figures.
+# heartbeat INTERVAL (s), GATEWAY_WORKERS=WORKERS; prints Locust's progress and keeps its HTML
+# report and JSON statistics in loadtest-results/<time>/; LOADTEST_ARGS="--record
+# BENCHMARKS.md" keeps the figures.
 loadtest: $(STAMP)
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),100) --minutes $(or $(MINUTES),2) \
 		--interval $(or $(INTERVAL),2) --workers $(or $(WORKERS),1) $(LOADTEST_ARGS)
