@@ -96,6 +96,16 @@ def test_migrate_logs_json_lines_at_the_configured_level(settings: Settings) -> 
     assert text.stderr.endswith(" INFO watchtime.migrate schema up to date (0 applied)\n")
 
 
+def test_a_crash_is_one_json_line_with_its_traceback(settings: Settings) -> None:
+    nothing_there = f"postgresql://watchtime@127.0.0.1:{free_port()}/watchtime"
+    done = migrate(settings, LOG_FORMAT="json", DATABASE_URL=nothing_there)
+    assert done.returncode == 1
+    [line] = json_lines(done.stderr)
+    assert (line["level"], line["logger"]) == ("CRITICAL", "watchtime")
+    assert line["message"].startswith("stopped by ConnectionRefusedError: ")
+    assert line["exception"].startswith("Traceback (most recent call last):")
+
+
 def service_env(settings: Settings, **env: str) -> dict[str, str]:
     return os.environ | {
         "REDIS_URL": settings.redis_url or "",

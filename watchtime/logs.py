@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import msgspec
@@ -63,4 +65,15 @@ def config(settings: Settings) -> dict[str, Any]:
 
 
 def configure(settings: Settings) -> None:
+    """Logging as ``config`` says; warnings and a crash's traceback go through it too, so
+    under LOG_FORMAT=json nothing on stderr is left out of the JSON lines."""
     logging.config.dictConfig(config(settings))
+    logging.captureWarnings(True)
+    sys.excepthook = _log_crash
+
+
+def _log_crash(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    logging.getLogger("watchtime").critical("stopped by %s: %s", kind.__name__, error,
+                                            exc_info=(kind, error, trace))  # fmt: skip
