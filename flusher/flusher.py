@@ -1,11 +1,13 @@
-"""The flusher: dirty sessions from Redis into Postgres, in batches (R-PG-4).
+"""The flusher: changed sessions from Redis into Postgres, in batches (R-PG-4).
 
-One cycle reads up to ``FLUSH_BATCH_SIZE`` dirty sessions (oldest change first),
-writes them in one transaction with a version-guarded upsert, and only after the
-commit clears each dirty mark whose version is still the one written. A crash at
-any point leaves the marks, so the next cycle writes again; a replayed write of an
-old version changes nothing. Replicas share webinars through leases, and stay
-correct without them.
+One cycle asks each webinar of the working set what it owes (``pending.lua``: closed
+sessions, and open ones whose last change is at or after the webinar's watermark), reads
+up to ``FLUSH_BATCH_SIZE`` of them, writes them in one transaction with a
+version-guarded upsert, and only after the commit moves each watermark forward and
+retires the closed sessions written (``ack.lua``). A crash at any point leaves the
+watermark where it was, so the next cycle writes again; a replayed write of an old
+version changes nothing. A webinar with nothing open, owed or present leaves the working
+set (``rest.lua``). Replicas share webinars through leases, and stay correct without them.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from uuid import UUID
 from prometheus_client import Counter, Gauge, Histogram
 
 from flusher import rows
-from watchtime import keys, registry
+from watchtime import registry
 from watchtime.connections import Backends, rows_changed
 from watchtime.errors import postgres_boundary
 from watchtime.leases import Claims
-from watchtime.sessions import Collected
+from watchtime.sessions import Collected, Pending
 from watchtime.settings import Settings
 
 log = logging.getLogger("watchtime.flusher")
@@ -50,6 +52,8 @@ class Part(NamedTuple):
 
     webinar_id: UUID
     sessions: list[Collected]
+    watermark: int  # ms: where the webinar's watermark moves once the part is written
+    closed_ids: list[str]
 
 
 class Flusher:
@@ -58,10 +62,11 @@ class Flusher:
         self.batch_size = settings.flush_batch_size
         self.claims = Claims(self.store, "flush", settings.lease_ttl_ms)
 
-    async def cycle(self) -> bool:
-        """One batch end to end; True if it was full and more may be waiting."""
+    async def cycle(self, now_ms: int | None = None) -> bool:
+        """One batch end to end; True if it was full and more may be waiting. Tests pass
+        ``now_ms``; production reads the Redis clock."""
         started = time.perf_counter()
-        batch = await self.read()
+        batch = await self.read(now_ms)
         try:
             written = await self.write(batch)
             await self.ack(batch)
@@ -76,25 +81,34 @@ class Flusher:
             log.debug("flushed %d sessions (%d rows changed)", count, written)
         return count >= self.batch_size
 
-    async def read(self) -> list[Part]:
-        """Claims webinars with dirty sessions, oldest change first, up to the batch size."""
-        backlog = await registry.backlog(self.redis, keys.dirty)
-        BACKLOG.set(sum(w.size for w in backlog))
-        LAG.set(max((w.oldest_age_ms for w in backlog), default=0) / 1000)
+    async def read(self, now_ms: int | None = None) -> list[Part]:
+        """Claims webinars that owe sessions and reads them, up to the batch size; takes
+        the webinars with nothing to do out of the working set."""
+        survey = await self.survey(now_ms)
+        BACKLOG.set(sum(p.owed for _, p in survey))
+        LAG.set(max((p.lag_ms for _, p in survey), default=0) / 1000)
         batch: list[Part] = []
         budget = self.batch_size
-        for webinar in backlog:
-            if budget <= 0:
-                break
-            if await self.claims.take(webinar.webinar_id):
-                part = await self._read_webinar(webinar.webinar_id, budget)
+        for webinar_id, pending in survey:
+            if not pending.owed and not pending.open_sessions:
+                await self.store.rest(webinar_id, now_ms)
+            elif budget > 0 and pending.owed and await self.claims.take(webinar_id):
+                part = await self._read_webinar(webinar_id, budget, now_ms)
                 batch.append(part)
                 budget -= len(part.sessions)
         return batch
 
-    async def _read_webinar(self, webinar_id: UUID, limit: int) -> Part:
-        session_ids = await registry.oldest(self.redis, keys.dirty(webinar_id), limit)
-        return Part(webinar_id, await self.store.collect(webinar_id, session_ids))
+    async def survey(self, now_ms: int | None) -> list[tuple[UUID, Pending]]:
+        """What each webinar of the working set owes, the longest waiting first."""
+        webinars = await registry.webinars(self.redis)
+        found = [(w, await self.store.pending(w, 0, now_ms)) for w in webinars]
+        return sorted(found, key=lambda item: _oldest(item[1]))
+
+    async def _read_webinar(self, webinar_id: UUID, limit: int, now_ms: int | None) -> Part:
+        pending = await self.store.pending(webinar_id, limit, now_ms)
+        ids = pending.closed_ids + pending.open_ids
+        sessions = await self.store.collect(webinar_id, ids)
+        return Part(webinar_id, sessions, pending.next_watermark, pending.closed_ids)
 
     async def write(self, batch: list[Part]) -> int:
         """One transaction for the whole batch; returns the rows it changed."""
@@ -108,18 +122,23 @@ class Flusher:
 
     async def ack(self, batch: list[Part]) -> None:
         for part in batch:
-            written = [(s.session_id, _version(s)) for s in part.sessions]
-            await self.store.ack(part.webinar_id, written)
+            stored = [s.session_id for s in part.sessions if _exists(s) and _new(s)]
+            await self.store.ack(part.webinar_id, part.watermark, part.closed_ids, stored)
 
     async def release(self, batch: list[Part]) -> None:
         for part in batch:
             await self.claims.release(part.webinar_id)
 
 
+def _oldest(pending: Pending) -> float:
+    return pending.oldest_ms if pending.oldest_ms >= 0 else float("inf")
+
+
 def _exists(session: Collected) -> bool:
-    """A dirty mark can outlive its session (e.g. deleted by hand); such marks are dropped."""
+    """A session owed can be gone from Redis (e.g. deleted by hand): nothing is written."""
     return "version" in session.fields
 
 
-def _version(session: Collected) -> int:
-    return int(session.fields["version"]) if _exists(session) else 0
+def _new(session: Collected) -> bool:
+    """Its row was inserted by this batch, details included."""
+    return "stored" not in session.fields

@@ -103,8 +103,9 @@ class Sweeper:
 
     async def remirror(self) -> None:
         """Heals a Redis that lost webinar schedules (e.g. restarted without its AOF)."""
-        for webinar in await webinars.still_open(self.pg):
-            await webinars.mirror(self.redis, webinar)
+        healed = await webinars.heal(self.redis, await webinars.still_open(self.pg))
+        if healed:
+            log.warning("mirrored %d webinar schedules Redis had lost", healed)
 
     async def snapshot(self) -> bool:
         """One row per webinar with viewers for the current minute; a background-loop job."""

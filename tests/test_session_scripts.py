@@ -108,7 +108,7 @@ async def test_track_creates_the_session_with_the_spec_fields(store, redis, webi
     # Compact encoding: "ziplist" before Redis 7, "listpack" since.
     assert await redis.object("encoding", keys.session(webinar, S)) in (b"ziplist", b"listpack")
     assert await redis.zscore(keys.active(webinar), S) == at(5)
-    assert await redis.zscore(keys.dirty(webinar), S) == at(5)  # time of the oldest change
+    assert (await store.pending(webinar, 10, now_ms=at(6))).open_ids == [S]  # owed to Postgres
     assert await redis.zscore(keys.presence(webinar), f"guest:{S}") == at(5)
 
 
@@ -207,8 +207,8 @@ async def test_ping_and_track_on_a_closed_session_change_nothing(store, redis, w
 async def test_ids_are_never_reused_after_the_details_left_redis(store, redis, webinar):
     await store.track(webinar, S, "", extras={"user_agent": "UA"}, now_ms=at(0))
     await store.exit(webinar, S, "", now_ms=at(60))
-    version = int((await session(redis, webinar))["version"])
-    assert await store.ack(webinar, [(S, version)]) == 1  # the flusher wrote it
+    assert (await store.pending(webinar, 10, now_ms=at(61))).closed_ids == [S]
+    assert await store.ack(webinar, at(61), closed_ids=[S]) == 1  # the flusher wrote it
 
     assert await session(redis, webinar) == {"user_id": "", "closed_reason": "exit"}
     assert await redis.exists(keys.extras(webinar, S), keys.intervals(webinar, S)) == 0
@@ -216,19 +216,42 @@ async def test_ids_are_never_reused_after_the_details_left_redis(store, redis, w
     assert await store.track(webinar, S, "", now_ms=at(100)) == Outcome("closed")
     assert await ping_at(store, webinar, 100) == Outcome("closed")
     assert await store.exit(webinar, S, "", now_ms=at(100)) == Outcome("closed")
-    assert await redis.zcard(keys.dirty(webinar)) == 0
+    assert (await store.pending(webinar, 10, now_ms=at(101))).owed == 0
 
 
-async def test_ack_keeps_a_mark_whose_version_moved_on(store, redis, webinar):
+async def test_the_watermark_names_the_sessions_changed_since(store, redis, webinar):
     await store.track(webinar, S, "", now_ms=at(0))
-    await ping_at(store, webinar, 30)  # version 2, written by nobody yet
-    assert await store.ack(webinar, [(S, 1)]) == 0
-    assert await redis.zscore(keys.dirty(webinar), S) == at(0)  # still the oldest change
-    assert await store.ack(webinar, [(S, 2)]) == 1
-    assert await redis.zscore(keys.dirty(webinar), S) is None
-    await ping_at(store, webinar, 40)
-    assert await redis.zscore(keys.dirty(webinar), S) == at(40)
-    assert (await session(redis, webinar))["watched_ms"] == "40000"  # open: not retired
+    await store.track(webinar, "other", "", now_ms=at(10))
+    owed = await store.pending(webinar, 10, now_ms=at(20))
+    assert owed[:6] == (0, at(20), 2, at(0), 2, at(20))
+    assert (owed.open_ids, owed.closed_ids) == ([S, "other"], [])
+    assert await store.ack(webinar, owed.next_watermark) == 0
+    assert (await store.pending(webinar, 10, now_ms=at(25))).owed == 0
+    await ping_at(store, webinar, 30)  # a change after the watermark is owed again
+    owed = await store.pending(webinar, 10, now_ms=at(40))
+    assert (owed.watermark, owed.owed, owed.oldest_ms, owed.open_ids) == (at(20), 1, at(20), [S])
+    await store.ack(webinar, at(5))  # a replica's older commit never moves it back
+    assert await redis.get(keys.flushed(webinar)) == str(at(20)).encode()
+    assert (await session(redis, webinar))["watched_ms"] == "30000"  # open: not retired
+
+
+async def test_a_full_batch_takes_the_ties_of_its_last_score(store, redis, webinar):
+    for i, t in enumerate([0, 1, 1, 1, 2]):
+        await store.track(webinar, f"s{i}", "", now_ms=at(t))
+    owed = await store.pending(webinar, 2, now_ms=at(10))
+    assert (owed.open_ids, owed.next_watermark) == (["s0", "s1", "s2", "s3"], at(1) + 1)
+    await store.ack(webinar, owed.next_watermark)
+    owed = await store.pending(webinar, 2, now_ms=at(10))
+    assert (owed.open_ids, owed.next_watermark) == (["s4"], at(10))
+
+
+async def test_closed_sessions_are_owed_first_and_count_in_the_budget(store, redis, webinar):
+    for i in range(3):
+        await store.track(webinar, f"s{i}", "", now_ms=at(i))
+    await store.exit(webinar, "s2", "", now_ms=at(5))
+    owed = await store.pending(webinar, 2, now_ms=at(6))
+    assert (owed.closed_ids, owed.open_ids, owed.owed) == (["s2"], ["s0"], 3)
+    assert owed.next_watermark == at(0) + 1
 
 
 async def test_a_retried_ping_credits_nothing_twice(store, redis, webinar):
@@ -284,7 +307,7 @@ async def test_legacy_ping_counts_presence_only(store, redis, webinar):
     assert await store.presence(webinar, user, now_ms=at(3)) == Outcome("ok")
     assert await redis.zscore(keys.presence(webinar), f"user:{user}") == at(3)
     assert await redis.zcard(keys.active(webinar)) == 0
-    assert await redis.zcard(keys.dirty(webinar)) == 0
+    assert (await store.pending(webinar, 10, now_ms=at(4))).owed == 0
 
 
 async def test_live_counts_viewers_and_sessions_within_the_stale_limit(store, webinar):

@@ -213,7 +213,7 @@ async def test_a_month_created_late_takes_its_rows_from_the_default_partition(
 ):
     await pg.execute("DROP TABLE IF EXISTS webinar_user_sessions_y2031m03")  # an earlier run's
     far = datetime(2031, 3, 5, tzinfo=UTC).timestamp() * 1000
-    await store.track(webinar, "far", "", now_ms=int(far))
+    await store.track(webinar, "far", "", extras={"user_agent": "UA"}, now_ms=int(far))
     await Flusher(Backends(redis, pg_pool, store), settings).cycle()
     assert await pg.fetchval("SELECT tableoid::regclass::text FROM webinar_user_sessions") == (
         "webinar_user_sessions_default"
@@ -227,3 +227,7 @@ async def test_a_month_created_late_takes_its_rows_from_the_default_partition(
     assert [(r["part"], r["closed_reason"], float(r["duration_seconds"])) for r in rows] == [
         ("webinar_user_sessions_y2031m03", "exit", 30.0)
     ]
+    assert await pg.fetchval("SELECT user_agent FROM webinar_user_sessions") == "UA"  # moved
+    room = "SELECT reloptions FROM pg_class WHERE relname = $1"  # half free: HOT updates
+    assert await pg.fetchval(room, "webinar_user_sessions_y2031m03") == ["fillfactor=50"]
+    assert await pg.fetchval(room, "webinar_user_sessions_default") == ["fillfactor=50"]

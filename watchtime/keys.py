@@ -53,8 +53,10 @@ MAX_INTERVALS_PER_SESSION = 256
 # A header longer than this is clipped before it becomes a session detail.
 MAX_EXTRA_BYTES = 512
 
-# Webinars known to Redis; flusher and sweeper find their work here instead of
-# scanning the keyspace. Score: end of the collect window in ms (+inf while open).
+# The working set of flusher and sweeper: webinars with something open, present or not
+# yet written, found here instead of by a keyspace scan; their work follows live work,
+# not every webinar ever created (R-EXT-1). A webinar joins when its schedule is mirrored
+# and again on its first change after it rested (rest.lua). Score: when it joined, ms.
 REGISTRY = f"{PREFIX}:webinars"
 
 
@@ -72,8 +74,8 @@ def meta(webinar_id: UUID) -> str:
 def session(webinar_id: UUID, session_id: str) -> str:
     """Hash: one session's hot fields, each value <= 64 bytes so Redis keeps the compact
     encoding: user_id, entered_at, last_heartbeat_at (ms), watched_ms, visible, active,
-    exited_at (ms), closed_reason, ping_count, version, last_request. Once closed and in
-    Postgres, a tombstone: user_id and closed_reason only."""
+    exited_at (ms), closed_reason, ping_count, version, last_request, stored (its row is
+    in Postgres). Once closed and in Postgres, a tombstone: user_id and closed_reason only."""
     return f"{tag(webinar_id)}:s:{session_id}"
 
 
@@ -89,7 +91,7 @@ def intervals(webinar_id: UUID, session_id: str) -> str:
 
 
 def active(webinar_id: UUID) -> str:
-    """Sorted set: open session -> last heartbeat (ms)."""
+    """Sorted set: open session -> last heartbeat (ms), which is also its last change."""
     return f"{tag(webinar_id)}:active"
 
 
@@ -98,12 +100,15 @@ def presence(webinar_id: UUID) -> str:
     return f"{tag(webinar_id)}:presence"
 
 
-def dirty(webinar_id: UUID) -> str:
-    """Sorted set: session -> time (ms) of its oldest change not yet in Postgres.
+def closed(webinar_id: UUID) -> str:
+    """Sorted set: closed session -> when it closed (ms), until the flusher has written it."""
+    return f"{tag(webinar_id)}:closed"
 
-    The version to compare lives in the session hash; the score gives the flusher its
-    order (oldest first) and its lag metric."""
-    return f"{tag(webinar_id)}:dirty"
+
+def flushed(webinar_id: UUID) -> str:
+    """String: the flusher's watermark (ms). Every open session scored below it in
+    ``active`` is in Postgres as it is now; those at or after it are written next."""
+    return f"{tag(webinar_id)}:flushed"
 
 
 def tabs(webinar_id: UUID) -> str:
@@ -139,7 +144,7 @@ def _webinar_keys(webinar_id: UUID) -> tuple[str, ...]:
         meta(webinar_id),
         active(webinar_id),
         presence(webinar_id),
-        dirty(webinar_id),
+        closed(webinar_id),
         tabs(webinar_id),
     )
 

@@ -1,4 +1,4 @@
-"""Finding work without KEYS or a keyspace scan (R-ARCH-3): the registry of webinars,
+"""Finding work without KEYS or a keyspace scan (R-ARCH-3): the working set of webinars,
 and per webinar a sorted set whose size and lowest score say how much is waiting."""
 
 from __future__ import annotations
@@ -44,12 +44,6 @@ async def backlog(redis: RedisClient, key_of: Callable[[UUID], str]) -> list[Wor
         if size
     ]
     return sorted(work, key=lambda w: -w.oldest_age_ms)
-
-
-async def oldest(redis: RedisClient, key: str, limit: int) -> list[str]:
-    """Up to ``limit`` members of a sorted set, lowest score first."""
-    with redis_boundary():
-        return _strings(await redis.zrange(key, 0, limit - 1))
 
 
 async def below(redis: RedisClient, key: str, score: int, limit: int) -> list[str]:

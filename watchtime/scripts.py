@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Any, Protocol
 
-
-class ScriptClient(Protocol):
-    def register_script(self, script: str) -> Any: ...
+from watchtime.client import RedisClient
 
 
 @cache
@@ -24,13 +21,16 @@ def source(name: str) -> str:
 class Scripts:
     """The registered scripts; call as ``await scripts.ping(keys=..., args=...)``."""
 
-    def __init__(self, client: ScriptClient) -> None:
+    def __init__(self, client: RedisClient) -> None:
+        self.client = client
         self.track = client.register_script(source("track"))
         self.ping = client.register_script(source("ping"))
         self.exit = client.register_script(source("exit"))
         self.presence = client.register_script(source("presence"))
         self.live = client.register_script(source("live"))
+        self.pending = client.register_script(source("pending"))
         self.ack = client.register_script(source("ack"))
         self.collect = client.register_script(source("collect"))
         self.sweep = client.register_script(source("sweep"))
         self.lease = client.register_script(source("lease"))
+        self.rest = client.register_script(source("rest"))

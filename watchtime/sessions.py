@@ -23,15 +23,36 @@ from watchtime.settings import Settings
 
 class Outcome(NamedTuple):
     """A script's answer: status, then two numbers whose meaning depends on it
-    (credited and watched ms for ``ok``; wait ms for ``rate_limited``)."""
+    (credited and watched ms for ``ok``; wait ms for ``rate_limited``), and whether the
+    change woke a webinar that had left the working set (``SessionStore.wake``)."""
 
     status: str
     first: int = 0
     second: int = 0
+    dormant: int = 0
+
+
+class Pending(NamedTuple):
+    """What the flusher owes Postgres for one webinar (pending.lua)."""
+
+    watermark: int  # ms: every open session scored below it is in Postgres
+    next_watermark: int  # ms: where the watermark moves once these sessions are written
+    owed: int  # sessions owed, named here or not
+    oldest_ms: int  # the oldest change owed, -1 if none
+    open_sessions: int
+    now_ms: int  # the Redis clock when it was asked
+    open_ids: list[str]
+    closed_ids: list[str]
+
+    @property
+    def lag_ms(self) -> int:
+        """How long the oldest change owed has waited."""
+        return self.now_ms - self.oldest_ms if self.oldest_ms >= 0 else 0
 
 
 class Collected(NamedTuple):
-    """A session as the flusher reads it; empty fields if it vanished from Redis."""
+    """A session as the flusher reads it; empty fields if it vanished from Redis, empty
+    extras once its row is stored."""
 
     session_id: str
     fields: dict[str, str]
@@ -50,6 +71,10 @@ def _flag(value: bool) -> str:
 
 def _time(now_ms: int | None) -> str:
     return "" if now_ms is None else str(now_ms)
+
+
+def _text(values: list[bytes]) -> list[str]:
+    return [value.decode() for value in values]
 
 
 def _pairs_to_dict(flat: list[bytes]) -> dict[str, str]:
@@ -97,6 +122,37 @@ class SessionStore:
         with redis_boundary():
             return await self.run(script, script_keys, args)
 
+    async def _change(
+        self, webinar_id: UUID, script: AsyncScript, script_keys: list[str], args: list[Any]
+    ) -> Outcome:
+        """A script that changes sessions; a change to a resting webinar wakes it."""
+        outcome = _outcome(await self._call(script, script_keys, args))
+        if outcome.dormant:
+            await self.wake(webinar_id)
+        return outcome
+
+    async def wake(self, webinar_id: UUID) -> None:
+        """Puts a webinar back in the working set, then clears its mark: a crash between
+        the two leaves the mark, and the next change puts it back again."""
+        client = self.scripts.client
+        with redis_boundary():
+            await client.zadd(keys.REGISTRY, {str(webinar_id): 0})
+            await client.hdel(keys.meta(webinar_id), "dormant")
+
+    async def rest(self, webinar_id: UUID, now_ms: int | None = None) -> bool:
+        """Takes a webinar with nothing open, owed or present out of the working set;
+        False (and it stays) if it has any."""
+        client = self.scripts.client
+        script_keys = [keys.meta(webinar_id), keys.active(webinar_id),
+                       keys.closed(webinar_id), keys.presence(webinar_id)]  # fmt: skip
+        with redis_boundary():
+            await client.zrem(keys.REGISTRY, str(webinar_id))
+        if await self._call(self.scripts.rest, script_keys, [_time(now_ms), self.stale_ms]):
+            return True
+        with redis_boundary():
+            await client.zadd(keys.REGISTRY, {str(webinar_id): 0})
+        return False
+
     async def track(
         self,
         webinar_id: UUID,
@@ -108,10 +164,8 @@ class SessionStore:
         now_ms: int | None = None,
     ) -> Outcome:
         args = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active), _details(extras)]
-        reply = await self._call(
-            self.scripts.track, keys.session_keys(webinar_id, session_id), args
-        )
-        return _outcome(reply)
+        script_keys = keys.session_keys(webinar_id, session_id)
+        return await self._change(webinar_id, self.scripts.track, script_keys, args)
 
     async def ping(
         self,
@@ -127,20 +181,20 @@ class SessionStore:
         args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
         args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
         args.append(_details(extras))
-        reply = await self._call(self.scripts.ping, keys.session_keys(webinar_id, session_id), args)
-        return _outcome(reply)
+        script_keys = keys.session_keys(webinar_id, session_id)
+        return await self._change(webinar_id, self.scripts.ping, script_keys, args)
 
     async def exit(
         self, webinar_id: UUID, session_id: str, user_id: str, now_ms: int | None = None
     ) -> Outcome:
         args = [_time(now_ms), session_id, user_id, self.cap_ms, keys.MAX_INTERVALS_PER_SESSION]
-        reply = await self._call(self.scripts.exit, keys.session_keys(webinar_id, session_id), args)
-        return _outcome(reply)
+        script_keys = keys.session_keys(webinar_id, session_id)
+        return await self._change(webinar_id, self.scripts.exit, script_keys, args)
 
     async def presence(self, webinar_id: UUID, user_id: str, now_ms: int | None = None) -> Outcome:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id)]
         args = [_time(now_ms), keys.viewer(user_id, "")]
-        return _outcome(await self._call(self.scripts.presence, script_keys, args))
+        return await self._change(webinar_id, self.scripts.presence, script_keys, args)
 
     async def live(self, webinar_id: UUID, now_ms: int | None = None) -> LiveCounts | None:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id), keys.active(webinar_id)]
@@ -149,24 +203,41 @@ class SessionStore:
         )
         return LiveCounts(outcome.first, outcome.second) if outcome.status == "ok" else None
 
-    async def ack(self, webinar_id: UUID, written: Sequence[tuple[str, int]]) -> int:
-        """After a commit: clears the dirty marks of the versions written (and only
-        those) and retires closed sessions to tombstones. Returns marks cleared."""
-        script_keys = [keys.dirty(webinar_id)]
-        args: list[Any] = [self.tombstone_ttl_seconds]
-        for session_id, version in written:
-            script_keys += keys.session_record(webinar_id, session_id)
-            args += [session_id, version]
-        return int(await self._call(self.scripts.ack, script_keys, args))
+    async def pending(self, webinar_id: UUID, limit: int, now_ms: int | None = None) -> Pending:
+        """What is owed to Postgres: up to ``limit`` sessions, closed ones first; 0 counts."""
+        script_keys = [keys.active(webinar_id), keys.closed(webinar_id), keys.flushed(webinar_id)]
+        reply = await self._call(self.scripts.pending, script_keys, [_time(now_ms), limit])
+        *numbers, open_ids, closed_ids = reply
+        watermark, next_watermark, owed, oldest, open_sessions, now = map(int, numbers)
+        ids = _text(open_ids), _text(closed_ids)
+        return Pending(watermark, next_watermark, owed, oldest, open_sessions, now, *ids)
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
-        """One atomic snapshot of each session: hot fields, details and interval log."""
+        """One atomic snapshot of each session: hot fields, details (until its row is
+        stored) and interval log."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, [])
         return [
             Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log)
             for session_id, (fields, extras, log) in zip(session_ids, replies, strict=True)
         ]
+
+    async def ack(
+        self,
+        webinar_id: UUID,
+        watermark: int,
+        closed_ids: Sequence[str] = (),
+        stored_ids: Sequence[str] = (),
+    ) -> int:
+        """After a commit: moves the watermark to ``watermark``, retires the closed
+        sessions written to tombstones and marks the rows inserted as stored. Returns
+        the sessions retired."""
+        script_keys = [keys.flushed(webinar_id), keys.closed(webinar_id)]
+        for session_id in closed_ids:
+            script_keys += keys.session_record(webinar_id, session_id)
+        script_keys += [keys.session(webinar_id, session_id) for session_id in stored_ids]
+        args = [watermark, self.tombstone_ttl_seconds, *closed_ids]
+        return int(await self._call(self.scripts.ack, script_keys, args))
 
     async def sweep(
         self, webinar_id: UUID, session_ids: Sequence[str], now_ms: int | None = None
@@ -175,7 +246,7 @@ class SessionStore:
         script_keys = [
             keys.active(webinar_id),
             keys.presence(webinar_id),
-            keys.dirty(webinar_id),
+            keys.closed(webinar_id),
             keys.tabs(webinar_id),
         ]
         script_keys += [keys.session(webinar_id, session_id) for session_id in session_ids]

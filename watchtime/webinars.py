@@ -3,8 +3,7 @@ path can tell a known webinar without touching Postgres (R-ARCH-1)."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -51,11 +50,6 @@ class Webinar(msgspec.Struct, frozen=True):
     @property
     def content_end(self) -> datetime | None:
         return self.webinar_actual_end_time or self.webinar_scheduled_end_time
-
-    @property
-    def collect_end(self) -> datetime | None:
-        end = self.content_end
-        return None if end is None else end + timedelta(minutes=self.post_window_minutes)
 
 
 UPSERT = """
@@ -129,9 +123,8 @@ def _ms(at: datetime | None) -> int | str:
 
 
 async def mirror(redis: RedisClient, webinar: Webinar) -> None:
-    """Copies the schedule into Redis and registers the webinar for flusher and sweeper."""
-    collect_end = webinar.collect_end
-    score = math.inf if collect_end is None else collect_end.timestamp() * 1000
+    """Copies the schedule into Redis and puts the webinar in the working set of flusher
+    and sweeper (where it stays until it rests with nothing to do)."""
     fields: dict[FieldT, EncodableT] = {
         "start": _ms(webinar.webinar_start_time),
         "scheduled_end": _ms(webinar.webinar_scheduled_end_time),
@@ -141,5 +134,20 @@ async def mirror(redis: RedisClient, webinar: Webinar) -> None:
     with redis_boundary():
         async with redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.meta(webinar.id), mapping=fields)
-            pipe.zadd(keys.REGISTRY, {str(webinar.id): score})
+            pipe.zadd(keys.REGISTRY, {str(webinar.id): 0})
             await pipe.execute()
+
+
+async def heal(redis: RedisClient, open_webinars: list[Webinar]) -> int:
+    """Mirrors those of the webinars whose schedule Redis lost (e.g. restarted without its
+    append-only file); returns how many. A webinar Redis still knows is left alone, so a
+    resting one stays out of the working set."""
+    with redis_boundary():
+        async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
+            for webinar in open_webinars:
+                pipe.exists(keys.meta(webinar.id))
+            known = await pipe.execute()
+    lost = [webinar for webinar, exists in zip(open_webinars, known, strict=True) if not exists]
+    for webinar in lost:
+        await mirror(redis, webinar)
+    return len(lost)

@@ -1,27 +1,27 @@
--- ack: after the flusher's commit, clear each dirty mark whose version was written (a
--- session changed since keeps its mark), and shrink a closed session that is now safe in
--- Postgres to a tombstone that keeps its id from being reused (R-PG-4, R-SEM-7).
--- KEYS[1] dirty, then per session: session, extras, log
--- ARGV[1] tombstone TTL (s), then per session: session_id, version written (0: none found)
-local dirty_key = KEYS[1]
-local ttl_s = tonumber(ARGV[1])
+-- ack: after the flusher's commit, move the webinar's watermark forward to what the
+-- commit covered (never back: replicas may commit out of order), mark the sessions whose
+-- rows it inserted as 'stored' (their details are not read again), and shrink each closed
+-- session it wrote to a tombstone that keeps its id from being reused (R-PG-4, R-SEM-7).
+-- A closed session never changes again, so no version needs comparing.
+-- KEYS[1] flushed, KEYS[2] closed, then per closed session: session, extras, log; then
+-- one session key per newly stored session
+local watermark = tonumber(ARGV[1])  -- ms: every change before it is now in Postgres
+local ttl_s = tonumber(ARGV[2])      -- tombstone TTL, s
+-- ARGV[3..]: the closed session ids of the first KEYS triples
 
-local function retire(session_key, extras_key, log_key)
-  redis.call('HDEL', session_key, 'entered_at', 'last_heartbeat_at', 'watched_ms', 'visible',
-    'active', 'exited_at', 'ping_count', 'version', 'last_request')
-  redis.call('DEL', extras_key, log_key)
-  redis.call('EXPIRE', session_key, ttl_s)
+if watermark > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], watermark)
 end
-
-local cleared = 0
-for i = 2, #ARGV, 2 do
-  local session_id, version = ARGV[i], tonumber(ARGV[i + 1])
-  local k = 2 + (i - 2) / 2 * 3
-  local s = redis.call('HMGET', KEYS[k], 'version', 'closed_reason')
-  if (tonumber(s[1]) or 0) == version then
-    redis.call('ZREM', dirty_key, session_id)
-    cleared = cleared + 1
-    if s[2] and version > 0 then retire(KEYS[k], KEYS[k + 1], KEYS[k + 2]) end
-  end
+local closed = #ARGV - 2
+for i = 1, closed do
+  local k = 3 * i
+  redis.call('HDEL', KEYS[k], 'entered_at', 'last_heartbeat_at', 'watched_ms', 'visible',
+    'active', 'exited_at', 'ping_count', 'version', 'last_request', 'stored')
+  redis.call('DEL', KEYS[k + 1], KEYS[k + 2])
+  redis.call('EXPIRE', KEYS[k], ttl_s)
+  redis.call('ZREM', KEYS[2], ARGV[i + 2])
 end
-return cleared
+for k = 3 + 3 * closed, #KEYS do
+  if redis.call('HEXISTS', KEYS[k], 'version') == 1 then redis.call('HSET', KEYS[k], 'stored', 1) end
+end
+return closed

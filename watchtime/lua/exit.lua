@@ -8,12 +8,13 @@ local cap_ms = tonumber(ARGV[4])  -- Δt cap, ms
 local max_intervals = tonumber(ARGV[5])
 
 local k = session_keyset()
+local known, dormant = webinar_state(k.meta)
 local session = load_session(k.session)
-local refused = refusal(k.meta, session, user_id)
+if not session then return {known and 'no_session' or 'no_webinar'} end
+local refused = refusal(session, user_id)
 if refused then return refused end
-if not session then return {'no_session'} end
 
 local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
 close_session(k, session_id, session, heartbeat, 'exit', now,
   {'watched_ms', watched, 'last_heartbeat_at', heartbeat})
-return {'ok', credited, watched}
+return {'ok', credited, watched, dormant}

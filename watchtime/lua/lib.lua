@@ -23,26 +23,24 @@ local function load_session(session_key)
     ping_count = tonumber(v[7]), version = tonumber(v[8])}
 end
 
--- The refusals common to track, ping and exit; nil means go on. The webinar is looked
--- up only for a new session: an existing one proves the webinar was known.
-local function refusal(meta_key, session, user_id)
-  if not session then
-    if redis.call('EXISTS', meta_key) == 0 then return {'no_webinar'} end
-    return nil
-  end
+-- What the scripts need of the webinar: whether it is known (its schedule is mirrored),
+-- and whether it left the flusher's and sweeper's working set (rest.lua), in which case
+-- the caller puts it back after a change (watchtime/sessions.py SessionStore.wake).
+local function webinar_state(meta_key)
+  local v = redis.call('HMGET', meta_key, 'start', 'dormant')
+  return v[1] ~= false, v[2] and 1 or 0
+end
+
+-- The refusals common to track, ping and exit on an existing session; nil means go on.
+local function refusal(session, user_id)
   if session.user_id ~= user_id then return {'other_user'} end
   if session.closed_reason then return {'closed'} end
   return nil
 end
 
--- Marks a change for the flusher; the score is the time of the oldest unflushed change.
--- Every write also bumps the session's version, which the flusher compares before
--- clearing the mark.
-local function mark_dirty(dirty_key, session_id, now)
-  redis.call('ZADD', dirty_key, 'NX', now, session_id)
-end
-
--- Creates an open session; extras_json is a JSON object of details written once (one
+-- Creates an open session. Its score in the active set is also its last change: the
+-- flusher writes open sessions changed at or after its watermark (pending.lua), so no
+-- write of a ping has to mark it. extras_json is a JSON object of details written once (one
 -- argument instead of many: it is sent with every ping and decoded only here).
 local function open_session(k, session_id, user_id, now, visible, active, pings, extras_json)
   redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now,
@@ -58,7 +56,6 @@ local function open_session(k, session_id, user_id, now, visible, active, pings,
   local viewer = viewer_of(user_id, session_id)
   redis.call('ZADD', k.presence, now, viewer)
   redis.call('HINCRBY', k.tabs, viewer, 1)
-  mark_dirty(k.dirty, session_id, now)
 end
 
 -- Appends [from_ms, to_ms) to the interval log (big-endian int64 pairs). A credit
@@ -100,18 +97,20 @@ local function leave(k, viewer)
   end
 end
 
--- Closes an open session; fields are further hash fields to write with it.
+-- Closes an open session; fields are further hash fields to write with it. It leaves
+-- the active set for the closed set (score: when it closed, ms), where it waits for the
+-- flusher to write it and retire it (ack.lua).
 local function close_session(k, session_id, session, exited_at, reason, now, fields)
   redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason,
     'version', session.version + 1, unpack(fields))
   redis.call('ZREM', k.active, session_id)
+  redis.call('ZADD', k.closed, now, session_id)
   leave(k, viewer_of(session.user_id, session_id))
-  mark_dirty(k.dirty, session_id, now)
 end
 
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).
 local function session_keyset()
   return {meta = KEYS[1], session = KEYS[2], extras = KEYS[3], log = KEYS[4],
-    active = KEYS[5], presence = KEYS[6], dirty = KEYS[7], tabs = KEYS[8]}
+    active = KEYS[5], presence = KEYS[6], closed = KEYS[7], tabs = KEYS[8]}
 end
 

@@ -13,15 +13,17 @@ local max_intervals = tonumber(ARGV[9])
 local extras = ARGV[10]                    -- JSON, written only if this ping creates the session
 
 local k = session_keyset()
+local known, dormant = webinar_state(k.meta)
 local session = load_session(k.session)
-local refused = refusal(k.meta, session, user_id)
-if refused then return refused end
 if not session then
+  if not known then return {'no_webinar'} end
   -- The gateway missed the enter: create as track would, this ping counted.
   open_session(k, session_id, user_id, now, visible, active, 1, extras)
   redis.call('HSET', k.session, 'last_request', request_id)
-  return {'created', 0, 0}
+  return {'created', 0, 0, dormant}
 end
+local refused = refusal(session, user_id)
+if refused then return refused end
 if session.last_request == request_id then return {'duplicate', 0, session.watched_ms} end
 
 local since = now - session.last_heartbeat_at
@@ -35,5 +37,4 @@ redis.call('HSET', k.session, 'watched_ms', watched, 'last_heartbeat_at', heartb
   'ping_count', session.ping_count + 1, 'version', session.version + 1)
 redis.call('ZADD', k.active, heartbeat, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
-mark_dirty(k.dirty, session_id, now)
-return {'ok', credited, watched}
+return {'ok', credited, watched, dormant}

@@ -3,6 +3,7 @@
 local now = now_ms(ARGV[1])  -- ms; '' = Redis TIME
 local viewer = ARGV[2]       -- user:<id>
 
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_webinar'} end
+local known, dormant = webinar_state(KEYS[1])
+if not known then return {'no_webinar'} end
 redis.call('ZADD', KEYS[2], now, viewer)
-return {'ok'}
+return {'ok', 0, 0, dormant}

@@ -8,9 +8,9 @@ local active = ARGV[5]            -- '1' | '0'
 local extras = ARGV[6]            -- JSON object of details, written once
 
 local k = session_keyset()
+local known, dormant = webinar_state(k.meta)
 local session = load_session(k.session)
-local refused = refusal(k.meta, session, user_id)
-if refused then return refused end
-if session then return {'exists'} end
+if session then return refusal(session, user_id) or {'exists'} end
+if not known then return {'no_webinar'} end
 open_session(k, session_id, user_id, now, visible, active, 0, extras)
-return {'created'}
+return {'created', 0, 0, dormant}
