@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.metrics import ResponseStatus
 
 log = logging.getLogger("watchtime.access")
 
@@ -26,18 +28,11 @@ class AccessLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answer = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, answer)
         finally:
-            _line(scope, status, (time.perf_counter() - started) * 1000)
+            _line(scope, answer.status, (time.perf_counter() - started) * 1000)
 
 
 def _line(scope: Scope, status: int, duration_ms: float) -> None:
