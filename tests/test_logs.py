@@ -166,6 +166,20 @@ def test_every_process_of_the_service_logs_json_lines(
     assert track[0]["duration_ms"] > 0
 
 
+def test_the_service_honours_log_level(
+    settings: Settings, sync_redis: object, clean_pg: None, tmp_path: Path
+) -> None:
+    """LOG_LEVEL=WARNING silences the supervisor's, the processes' and uvicorn's INFO."""
+    stderr = tmp_path / "stderr"
+    env = service_env(settings, LOG_LEVEL="WARNING", ACCESS_LOG="true",
+                      FLUSHER_METRICS_PORT=str(free_port()), SWEEPER_METRICS_PORT="0")  # fmt: skip
+    with stderr.open("wb") as out, running("watchtime.supervisor", env, out) as (base, process):
+        open_session(base, "s1")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    assert json_lines(stderr.read_text()) == []
+
+
 def stored_ip(settings: Settings, session_id: str) -> str:
     """The session's ip_address in Postgres, after a flush."""
 
