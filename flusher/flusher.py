@@ -12,6 +12,7 @@ set (``rest.lua``). Replicas share webinars through leases, and stay correct wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import NamedTuple
@@ -45,6 +46,10 @@ BACKLOG = Gauge(
 LAG = Gauge(
     "watchtime_flusher_oldest_dirty_age_seconds", "Age of the oldest change not yet in Postgres"
 )
+
+
+# Webinars asked at once what they owe: within the Redis client's connection pool.
+SURVEY_CONCURRENCY = 32
 
 
 class Part(NamedTuple):
@@ -101,8 +106,11 @@ class Flusher:
     async def survey(self, now_ms: int | None) -> list[tuple[UUID, Pending]]:
         """What each webinar of the working set owes, the longest waiting first."""
         webinars = await registry.webinars(self.redis)
-        found = [(w, await self.store.pending(w, 0, now_ms)) for w in webinars]
-        return sorted(found, key=lambda item: _oldest(item[1]))
+        owed: list[Pending] = []
+        for start in range(0, len(webinars), SURVEY_CONCURRENCY):
+            chunk = webinars[start : start + SURVEY_CONCURRENCY]
+            owed += await asyncio.gather(*(self.store.pending(w, 0, now_ms) for w in chunk))
+        return sorted(zip(webinars, owed, strict=True), key=lambda item: _oldest(item[1]))
 
     async def _read_webinar(self, webinar_id: UUID, limit: int, now_ms: int | None) -> Part:
         pending = await self.store.pending(webinar_id, limit, now_ms)
@@ -112,7 +120,7 @@ class Flusher:
 
     async def write(self, batch: list[Part]) -> int:
         """One transaction for the whole batch; returns the rows it changed."""
-        found = [rows.row(p.webinar_id, s) for p in batch for s in p.sessions if _exists(s)]
+        found = [rows.row(p.webinar_id, s) for p in batch for s in p.sessions if s.exists]
         if not found:
             return 0
         with postgres_boundary():
@@ -122,7 +130,7 @@ class Flusher:
 
     async def ack(self, batch: list[Part]) -> None:
         for part in batch:
-            stored = [s.session_id for s in part.sessions if _exists(s) and _new(s)]
+            stored = [s.session_id for s in part.sessions if s.exists and s.hot.stored is None]
             await self.store.ack(part.webinar_id, part.watermark, part.closed_ids, stored)
 
     async def release(self, batch: list[Part]) -> None:
@@ -132,13 +140,3 @@ class Flusher:
 
 def _oldest(pending: Pending) -> float:
     return pending.oldest_ms if pending.oldest_ms >= 0 else float("inf")
-
-
-def _exists(session: Collected) -> bool:
-    """A session owed can be gone from Redis (e.g. deleted by hand): nothing is written."""
-    return "version" in session.fields
-
-
-def _new(session: Collected) -> bool:
-    """Its row was inserted by this batch, details included."""
-    return "stored" not in session.fields

@@ -44,7 +44,9 @@ def intervals_literal(log: bytes) -> str:
     return "{" + ",".join(f"[{a},{b})" for a, b in struct.iter_unpack(">qq", log)) + "}"
 
 
-def _ip(text: str) -> str | None:
+def _ip(text: str | None) -> str | None:
+    if not text:
+        return None
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -55,27 +57,34 @@ def _ms(text: str | None) -> int | None:
     return int(text) if text else None
 
 
+def _number(text: str | None) -> int:
+    """A field every open or closed session has (scripts write them together)."""
+    if text is None:
+        raise ValueError("a session hash without its core fields")
+    return int(text)
+
+
 def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
-    f, e = session.fields, session.extras
+    h, d = session.hot, session.details
     return (
         webinar_id,
         session.session_id,
-        f["user_id"] or None,
-        int(f["entered_at"]),
-        _ms(f.get("exited_at")),
-        int(f["last_heartbeat_at"]),
-        int(f["watched_ms"]),
+        h.user_id or None,
+        _number(h.entered_at),
+        _ms(h.exited_at),
+        _number(h.last_heartbeat_at),
+        _number(h.watched_ms),
         intervals_literal(session.log),
-        f.get("closed_reason"),
-        f["visible"] == "1",
-        f["active"] == "1",
-        int(f["ping_count"]),
-        e.get("user_agent"),
-        e.get("referrer"),
-        _ip(e.get("ip_address", "")),
-        e.get("agency_id"),
-        e.get("client_id"),
-        int(f["version"]),
+        h.closed_reason,
+        h.visible == "1",
+        h.active == "1",
+        _number(h.ping_count),
+        d.user_agent,
+        d.referrer,
+        _ip(d.ip_address),
+        d.agency_id,
+        d.client_id,
+        _number(h.version),
     )
 
 

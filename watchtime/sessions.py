@@ -50,14 +50,45 @@ class Pending(NamedTuple):
         return self.now_ms - self.oldest_ms if self.oldest_ms >= 0 else 0
 
 
+class Hot(NamedTuple):
+    """The session hash fields the flusher reads (collect.lua reads them by these names);
+    None where absent. Times in ms."""
+
+    user_id: str | None
+    entered_at: str | None
+    last_heartbeat_at: str | None
+    watched_ms: str | None
+    visible: str | None
+    active: str | None
+    exited_at: str | None
+    closed_reason: str | None
+    ping_count: str | None
+    version: str | None
+    stored: str | None  # set once the row is in Postgres
+
+
+class Details(NamedTuple):
+    """The write-once details of a session (the extras hash), read until its row is stored."""
+
+    user_agent: str | None = None
+    referrer: str | None = None
+    ip_address: str | None = None
+    agency_id: str | None = None
+    client_id: str | None = None
+
+
 class Collected(NamedTuple):
-    """A session as the flusher reads it; empty fields if it vanished from Redis, empty
-    extras once its row is stored."""
+    """A session as the flusher reads it: all fields None if it vanished from Redis, no
+    details once its row is stored."""
 
     session_id: str
-    fields: dict[str, str]
-    extras: dict[str, str]
+    hot: Hot
+    details: Details
     log: bytes
+
+    @property
+    def exists(self) -> bool:
+        return self.hot.version is not None
 
 
 class LiveCounts(NamedTuple):
@@ -77,9 +108,12 @@ def _text(values: list[bytes]) -> list[str]:
     return [value.decode() for value in values]
 
 
-def _pairs_to_dict(flat: list[bytes]) -> dict[str, str]:
-    items = iter(flat)
-    return {field.decode(): value.decode() for field, value in zip(items, items, strict=True)}
+def _texts(values: list[bytes | None]) -> list[str | None]:
+    return [None if value is None else value.decode() for value in values]
+
+
+# collect.lua's arguments: how many session fields, their names, the detail names.
+_COLLECT_ARGS = [len(Hot._fields), *Hot._fields, *Details._fields]
 
 
 def _details(extras: Mapping[str, str] | None) -> bytes:
@@ -216,10 +250,10 @@ class SessionStore:
         """One atomic snapshot of each session: hot fields, details (until its row is
         stored) and interval log."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
-        replies = await self._call(self.scripts.collect, script_keys, [])
+        replies = await self._call(self.scripts.collect, script_keys, _COLLECT_ARGS)
         return [
-            Collected(session_id, _pairs_to_dict(fields), _pairs_to_dict(extras), log)
-            for session_id, (fields, extras, log) in zip(session_ids, replies, strict=True)
+            Collected(session_id, Hot(*_texts(hot)), Details(*_texts(details)), log)
+            for session_id, (hot, details, log) in zip(session_ids, replies, strict=True)
         ]
 
     async def ack(
