@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint bench bench-access bench-tools bench-storage loadtest browser ops-tools clean
+.PHONY: run test lint client bench bench-access bench-tools bench-storage loadtest spike soak browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -22,12 +22,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	ADMIN_TOKEN=$(ADMIN_TOKEN) $(BIN)/watchtime
 
-test: $(STAMP) browser ops-tools
+test: $(STAMP) browser ops-tools bench-tools
 	$(BIN)/python -m pytest
 
-# The ping path against a bare Starlette 204 (wrk), then a verified Locust run; both append
-# their figures to BENCHMARKS.md.
+# The whole service in steady state against the seed design (median of RUNS=3), the idle
+# service's Redis traffic, the ping path against a bare Starlette 204 (wrk), then a verified
+# Locust run; each appends its figures to BENCHMARKS.md.
 bench: $(STAMP) bench-tools
+	$(BIN)/python -m loadtest.system_bench --runs $(or $(RUNS),3)
+	$(BIN)/python -m loadtest.idle_bench
 	$(BIN)/python -m loadtest.bench
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),1000) --minutes $(or $(MINUTES),2) \
 		--interval 2 --record BENCHMARKS.md
@@ -51,6 +54,24 @@ bench-storage: $(STAMP)
 loadtest: $(STAMP)
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),100) --minutes $(or $(MINUTES),2) \
 		--interval $(or $(INTERVAL),2) --workers $(or $(WORKERS),1) $(LOADTEST_ARGS)
+
+# The doors-open spike (wrk, CONNECTIONS for SPIKE_SECONDS against make run's defaults, /healthz
+# probed every second), then a verified Locust run whose audience triples at once;
+# SPIKE_ARGS="--record BENCHMARKS.md" keeps the figures.
+spike: $(STAMP) bench-tools
+	$(BIN)/python -m loadtest.spike --connections $(or $(CONNECTIONS),4000) \
+		--seconds $(or $(SPIKE_SECONDS),40) $(SPIKE_ARGS)
+
+# A verified load test of DURATION minutes (default 30) that samples RSS, descriptors and
+# Redis memory of every process (loadtest/soak.py); SOAK_ARGS="--record BENCHMARKS.md".
+soak: $(STAMP)
+	$(BIN)/python -m loadtest.soak --minutes $(or $(DURATION),30) --users $(or $(USERS),1000) \
+		--interval $(or $(INTERVAL),2) $(SOAK_ARGS)
+
+# The browser client's npm package (clients/js) and README's SRI hash, from
+# gateway/static/watchtime.js.
+client: $(STAMP)
+	$(BIN)/python clients/js/build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

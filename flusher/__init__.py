@@ -1,1 +1,1 @@
-"""The flusher: batches dirty session state from Redis into Postgres."""
+"""The flusher: batches changed session state from Redis into Postgres."""

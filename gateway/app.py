@@ -13,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from gateway import admin, ops, pages, ping, stats, viewer
+from gateway import admin, openapi, ops, pages, ping, stats, viewer
 from gateway.access import AccessLog
+from gateway.admission import Admission
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             *admin.ROUTES,
             *stats.ROUTES,
             *ops.ROUTES,
+            *openapi.ROUTES,
             *pages.ROUTES,
         ],
         middleware=[
@@ -58,5 +60,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
-    served = ping.PingShortcut(app, cors=bool(settings.cors_allow_origins))
+    served = Admission(ping.PingShortcut(app, cors=bool(settings.cors_allow_origins)), settings)
+    # Outermost, so that the admission's 503 refusals are logged too.
     return AccessLog(served) if settings.access_log else served

@@ -15,11 +15,8 @@ from uuid import UUID
 
 from starlette.requests import Request
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, refusal
 from watchtime.settings import Settings
-
-# Clock skew tolerated on exp/nbf between the token issuer and us.
-LEEWAY_SECONDS = 30
 
 
 def bearer(request: Request) -> str | None:
@@ -41,7 +38,7 @@ def viewer(settings: Settings, token: str | None) -> str:
     if not settings.viewer_token_secret:
         raise GatewayError(401, "invalid_token", "viewer tokens are not enabled on this server")
     subject, exp, nbf = _verified(token, settings.viewer_token_secret)
-    _check_times(exp, nbf)
+    _check_times(settings, exp, nbf)
     return subject
 
 
@@ -99,12 +96,24 @@ def verify_hs256(token: str, secret: bytes) -> dict[str, Any]:
     return claims
 
 
-def _check_times(exp: Any, nbf: Any) -> None:
-    now = time.time()
-    if exp is not None and (not isinstance(exp, int | float) or exp + LEEWAY_SECONDS < now):
-        raise _invalid("token expired")
-    if nbf is not None and (not isinstance(nbf, int | float) or nbf - LEEWAY_SECONDS > now):
-        raise _invalid("token not yet valid")
+def _check_times(settings: Settings, exp: Any, nbf: Any) -> None:
+    """exp and nbf (R-EXT-3), each allowed the leeway either way; a token without exp
+    would never expire, so it is refused unless the platform's tokens have none."""
+    now, leeway = time.time(), settings.viewer_token_leeway_seconds
+    if exp is None:
+        if settings.viewer_token_require_exp:
+            raise refusal("token_without_exp")
+    elif _seconds(exp, "exp") + leeway < now:
+        raise refusal("token_expired")
+    if nbf is not None and _seconds(nbf, "nbf") - leeway > now:
+        raise refusal("token_not_yet_valid")
+
+
+def _seconds(claim: Any, name: str) -> float:
+    """A NumericDate claim: seconds since the epoch (RFC 7519), never a bool or a string."""
+    if isinstance(claim, bool) or not isinstance(claim, int | float):
+        raise _invalid(f"claim {name} must be a number of seconds since the epoch")
+    return claim
 
 
 def _subject(claims: dict[str, Any]) -> str:

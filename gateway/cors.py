@@ -17,6 +17,7 @@ class ViewerCors:
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type"],
+            expose_headers=["retry-after"],  # the client's back-off after a 429 or 503
             max_age=86400,  # one preflight a day per browser, not one per ping
         )
 

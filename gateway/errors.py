@@ -1,4 +1,4 @@
-"""The error contract of SPEC §7: JSON ``{"error", "detail"}`` with a fitting status."""
+"""The error contract (docs/api.md, R-API): JSON ``{"error", "detail"}`` with a fitting status."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ from gateway.metrics import REDIS_ERRORS
 from watchtime.errors import BackendUnavailable
 
 
+class ErrorAnswer(msgspec.Struct):
+    """Every refusal: a stable machine-readable code and a sentence for people."""
+
+    error: str
+    detail: str
+
+
 class GatewayError(Exception):
     def __init__(
         self, status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
@@ -25,12 +32,15 @@ class GatewayError(Exception):
 
 
 # The session scripts' refusals, as HTTP; "no_webinar" also answers any other lookup of
-# a webinar that does not exist.
+# a webinar that does not exist. Then the viewer token's time rules (R-EXT-3).
 REFUSALS = {
     "no_webinar": (404, "webinar_not_found", "no webinar with this id"),
     "no_session": (404, "session_not_found", "no session with this id"),
     "closed": (409, "session_closed", "this session has ended: start a new one"),
     "other_user": (409, "session_conflict", "this session belongs to another viewer"),
+    "token_without_exp": (401, "token_without_exp", "the viewer token has no exp claim"),
+    "token_expired": (401, "token_expired", "the viewer token has expired: get a new one"),
+    "token_not_yet_valid": (401, "token_not_yet_valid", "the viewer token's nbf is ahead"),
 }
 
 
@@ -47,7 +57,7 @@ def json_response(
 def error_response(
     status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response({"error": error, "detail": detail}, status, headers)
+    return json_response(ErrorAnswer(error, detail), status, headers)
 
 
 def response_for(exc: GatewayError | BackendUnavailable) -> Response:
@@ -55,7 +65,8 @@ def response_for(exc: GatewayError | BackendUnavailable) -> Response:
         return error_response(exc.status, exc.error, exc.detail, exc.headers)
     if exc.backend == "redis":
         REDIS_ERRORS.inc()
-    return error_response(503, f"{exc.backend}_unavailable", str(exc), {"Retry-After": "1"})
+    error = f"{exc.backend}_{exc.reason}"  # redis_full, redis_unavailable, postgres_unavailable
+    return error_response(503, error, str(exc), {"Retry-After": "1"})
 
 
 async def on_error(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,25 @@ SESSIONS_CREATED = Counter("watchtime_sessions_created_total", "Sessions created
 REDIS_ERRORS = Counter(
     "watchtime_redis_errors_total", "Requests that failed because Redis did not answer"
 )
+REFUSED = Counter(
+    "watchtime_gateway_refused_total",
+    "Requests refused at once (503 + Retry-After) by reason: overloaded",
+    ["reason"],
+)
+# Read from Redis's INFO memory at every scrape of /metrics: alerts fire before a Redis
+# with noeviction refuses writes (every ping would answer 503 redis_full).
+REDIS_USED_MEMORY = Gauge(
+    "watchtime_redis_used_memory_bytes",
+    "Memory Redis uses (INFO used_memory), by Redis node",
+    ["node"],
+    multiprocess_mode="livemostrecent",
+)
+REDIS_MAX_MEMORY = Gauge(
+    "watchtime_redis_maxmemory_bytes",
+    "Redis's maxmemory (0: no limit), by Redis node",
+    ["node"],
+    multiprocess_mode="livemostrecent",
+)
 IN_FLIGHT = Gauge(
     "watchtime_http_requests_in_flight",
     "Requests being served now",

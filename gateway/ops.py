@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -9,12 +13,19 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from redis.asyncio import RedisCluster
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import error_response, json_response
+from gateway.metrics import REDIS_MAX_MEMORY, REDIS_USED_MEMORY
+from watchtime.client import RedisClient
 from watchtime.errors import REDIS_ERRORS
+
+log = logging.getLogger("watchtime.gateway")
+# A scrape must answer even while Redis does not.
+REDIS_MEMORY_TIMEOUT_SECONDS = 1.0
 
 
 async def healthz(request: Request) -> Response:
@@ -30,7 +41,36 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    await _redis_memory(request.state.redis)
     return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _redis_memory(redis: RedisClient) -> None:
+    """The Redis memory gauges, fresh; left out of this scrape if Redis does not answer."""
+    try:
+        async with asyncio.timeout(REDIS_MEMORY_TIMEOUT_SECONDS):
+            nodes = await _memory_by_node(redis)
+    except (*REDIS_ERRORS, TimeoutError) as e:
+        log.warning("Redis memory left out of /metrics: %s", e)
+        nodes = {}
+    # Only the nodes of now: a failed-over primary's series ends.
+    REDIS_USED_MEMORY.clear()
+    REDIS_MAX_MEMORY.clear()
+    for node, info in nodes.items():
+        REDIS_USED_MEMORY.labels(node).set(info["used_memory"])
+        REDIS_MAX_MEMORY.labels(node).set(info["maxmemory"])
+
+
+async def _memory_by_node(redis: RedisClient) -> dict[str, dict[str, Any]]:
+    if isinstance(redis, RedisCluster):
+        nodes: dict[str, dict[str, Any]] = await redis.info(
+            "memory", target_nodes=RedisCluster.PRIMARIES
+        )
+        return nodes
+    where = redis.connection_pool.connection_kwargs
+    return {
+        where.get("path") or f"{where.get('host')}:{where.get('port')}": await redis.info("memory")
+    }
 
 
 def _registry(request: Request) -> CollectorRegistry:

@@ -13,9 +13,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from gateway import browser_client
+
 # Pages embed /static/watchtime.js by a fixed name: a fix reaches every viewer within
 # the hour, and revalidation afterwards is a 304 thanks to StaticFiles' ETag.
 STATIC_CACHE_CONTROL = "public, max-age=3600"
+# Static files are public, and other sites load the client with an integrity hash
+# (crossorigin) or as a module: both are CORS requests, refused without this header.
+STATIC_HEADERS = {"Cache-Control": STATIC_CACHE_CONTROL, "Access-Control-Allow-Origin": "*"}
 # Pages are revalidated on every visit. no-cache, not no-store: no-store would keep the
 # demo page out of the back/forward cache.
 PAGE_CACHE_CONTROL = "no-cache"
@@ -41,8 +46,17 @@ class CachedStaticFiles(StaticFiles):
         status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["Cache-Control"] = STATIC_CACHE_CONTROL
+        response.headers.update(STATIC_HEADERS)
         return response
+
+
+def javascript(text: str) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint serving one script built at start, cached as the static files are."""
+
+    async def endpoint(request: Request) -> Response:
+        return Response(text, headers=STATIC_HEADERS, media_type="text/javascript")
+
+    return endpoint
 
 
 def page(
@@ -64,6 +78,15 @@ ROUTES: list[BaseRoute] = [
     Route(
         "/admin/webinars/{webinar_id:uuid}",
         page(_html("admin.html"), {"Content-Security-Policy": ADMIN_CSP}),
+        methods=["GET"],
+    ),
+    # The API page: /openapi.json rendered by its own script, under the same policy.
+    Route(
+        "/docs", page(_html("api.html"), {"Content-Security-Policy": ADMIN_CSP}), methods=["GET"]
+    ),
+    Route(
+        "/static/watchtime.mjs",
+        javascript(browser_client.module(browser_client.script())),
         methods=["GET"],
     ),
     Mount("/static", CachedStaticFiles(packages=[("gateway", "static")]), name="static"),

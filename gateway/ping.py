@@ -44,7 +44,7 @@ class PingEndpoint:
         try:
             outcome = await _ping(scope, receive)
         except (GatewayError, BackendUnavailable) as e:  # refused before the script ran
-            PINGS.labels(e.error if isinstance(e, GatewayError) else "unavailable").inc()
+            PINGS.labels(e.error if isinstance(e, GatewayError) else e.reason).inc()
             return await _answer(response_for(e), scope, receive, send)
         OUTCOMES[outcome.status].inc()
         refusal = _refusal(outcome)

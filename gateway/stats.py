@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import functools
 import io
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -135,7 +138,27 @@ async def concurrency(request: Request) -> Response:
     return json_response({"webinar_id": webinar.id, "points": points})
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def bounded(endpoint: Endpoint) -> Endpoint:
+    """A report that cannot finish within ``REPORT_TIMEOUT_SECONDS`` (a slow or locked
+    Postgres) answers 503 then, its queries cancelled, rather than hang."""
+
+    @functools.wraps(endpoint)
+    async def answer(request: Request) -> Response:
+        seconds = request.state.settings.report_timeout_seconds
+        try:
+            async with asyncio.timeout(seconds):
+                return await endpoint(request)
+        except TimeoutError:
+            detail = f"the report did not finish within {seconds:g}s: Postgres is slow"
+            raise GatewayError(503, "report_timeout", detail, {"Retry-After": "10"}) from None
+
+    return answer
+
+
 ROUTES = [
-    Route("/api/webinars/{webinar_id}/stats/watch-time", watch_time, methods=["GET"]),
-    Route("/api/webinars/{webinar_id}/stats/concurrency", concurrency, methods=["GET"]),
+    Route("/api/webinars/{webinar_id}/stats/watch-time", bounded(watch_time), methods=["GET"]),
+    Route("/api/webinars/{webinar_id}/stats/concurrency", bounded(concurrency), methods=["GET"]),
 ]

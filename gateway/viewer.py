@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import auth, bodies
+from gateway.answers import Tracked
 from gateway.errors import json_response, refusal
 from gateway.metrics import SESSIONS_CREATED
 from watchtime import keys
@@ -65,8 +66,7 @@ async def track(request: Request) -> Response:
         raise refusal(outcome.status)
     if outcome.status == "created":
         SESSIONS_CREATED.inc()
-    interval = state.settings.heartbeat_interval_seconds
-    return json_response({"session_id": session_id, "heartbeat_interval_seconds": interval})
+    return json_response(Tracked(session_id, state.settings.heartbeat_interval_seconds))
 
 
 async def exit_(request: Request) -> Response:

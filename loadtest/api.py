@@ -1,7 +1,9 @@
 """The viewer endpoints through Locust's FastHttpSession, each answer judged for
 Locust's statistics: a 429 on a ping is the rate limit working as intended (success),
 and so is 409 ``session_closed`` when the tab had been silent past the stale limit.
-Every answer is also counted by kind in the ledger (``ping 204``, ``ping 429``, ...),
+A 503 with ``Retry-After`` (the gateway at capacity, or Redis full) is a refusal that
+changed nothing: a success for Locust, and the tab sends the request again after it.
+Every answer is also counted by kind in the ledger (``ping 204``, ``ping 503``, ...),
 which Locust's success/failure split does not show.
 """
 
@@ -23,6 +25,7 @@ class LocustViewerApi:
         self, client: FastHttpSession, ledger: Ledger, webinar_id: str, token: str | None
     ) -> None:
         self.client, self.ledger, self.token = client, ledger, token
+        self.retry_after = 0.0
         self.base = f"/api/webinars/{webinar_id}"
         self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if token:
@@ -33,7 +36,8 @@ class LocustViewerApi:
         with self._post("/access/track", body, "track") as response:
             self._count("track", response)
             if response.status_code != 200:
-                _fail(response)
+                if not self._refused(response):
+                    _fail(response)
                 return None
             interval: float = response.json()["heartbeat_interval_seconds"]
             return interval
@@ -46,6 +50,8 @@ class LocustViewerApi:
             status = response.status_code
             if status == 204:
                 return Answer.OK
+            if self._refused(response):
+                return Answer.REFUSED
             if status == 429:
                 response.success()  # the rate limit at work, as intended
                 return Answer.RATE_LIMITED
@@ -72,7 +78,8 @@ class LocustViewerApi:
             self._count("exit", response)
             if response.status_code == 204:
                 return True
-            _fail(response)
+            if not self._refused(response):  # else the sweeper closes it, as intended
+                _fail(response)
             return False
 
     def _post(self, path: str, body: dict[str, Any], name: str) -> ResponseContextManager:
@@ -83,6 +90,17 @@ class LocustViewerApi:
 
     def _count(self, kind: str, response: ResponseContextManager) -> None:
         self.ledger.count(f"{kind} {response.status_code or 'no answer'}")
+        self.retry_after = 0.0
+
+    def _refused(self, response: ResponseContextManager) -> bool:
+        """A 503 that asks to come back later: the service shedding load, as intended."""
+        headers = response.headers if response.status_code == 503 else None
+        wait = str(headers.get("Retry-After", "")) if headers else ""
+        if not wait.isdigit():
+            return False
+        response.success()
+        self.retry_after = float(wait)
+        return True
 
 
 def _json(body: dict[str, Any]) -> str:

@@ -3,6 +3,10 @@ can be imported anywhere: Locust's import monkey-patches the process for gevent.
 
 from __future__ import annotations
 
+# ``spike``: a third of the audience arrives over the first tenth of the ramp, then the
+# other two thirds at once at its middle: the load triples in a moment.
+SPIKE_BASE, SPIKE_BASE_UNTIL, SPIKE_AT = 1 / 3, 0.1, 0.5
+
 
 def arrived(profile: str, fraction: float) -> float:
     """Share of the audience arrived at ``fraction`` (0..1) of the ramp."""
@@ -11,6 +15,8 @@ def arrived(profile: str, fraction: float) -> float:
         return 1 - (1 - x) ** 3
     if profile == "linear":
         return x
+    if profile == "spike":
+        return SPIKE_BASE * min(1.0, x / SPIKE_BASE_UNTIL) if x < SPIKE_AT else 1.0
     return 1.0
 
 
@@ -21,6 +27,8 @@ def arrival_rate(profile: str, fraction: float, users: int, ramp_seconds: float)
         slope = 3 * (1 - x) ** 2
     elif profile == "linear":
         slope = 1.0
+    elif profile == "spike" and x < SPIKE_AT:
+        slope = SPIKE_BASE / SPIKE_BASE_UNTIL if x < SPIKE_BASE_UNTIL else 0.0
     else:
         return float(users)
     return users * slope / ramp_seconds

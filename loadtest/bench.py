@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import resource
 import signal
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from uuid import UUID
 
 import httpx2
 
+from loadtest.audience import at_rate, children_cpu, result
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
 
@@ -63,18 +62,9 @@ def wrk(server: Server, seconds: float, delay_ms: float = 0) -> dict[str, float]
     connections = CONNECTIONS_PER_WORKER * server.workers
     command = ["wrk", f"-t{server.workers}", f"-c{connections}", f"-d{seconds:.0f}s",
                "-s", str(LUA), f"http://127.0.0.1:{server.port}{PING_PATH}"]  # fmt: skip
-    before = _children_cpu()
+    before = children_cpu()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    found = re.search(r"RESULT (.*)", out)
-    if not found:
-        raise RuntimeError(f"wrk printed no result:\n{out}")
-    figures = {k: float(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
-    return figures | {"cpu": _children_cpu() - before}
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # of the children waited for
-    return usage.ru_utime + usage.ru_stime
+    return result(out) | {"cpu": children_cpu() - before}
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -104,14 +94,10 @@ def measure(server: Server, seconds: float, delay_ms: float = 0) -> Load:
 
 
 def at_share(server: Server, seconds: float, saturation: float, share: float) -> Load:
-    """Latency at ``share`` of saturation. wrk paces a connection by a delay between a
-    reply and its next request, so the delay is the connection's period less the
-    latency: a first run finds the latency, the measured one subtracts it."""
+    """Latency at ``share`` of saturation (paced as ``audience.at_rate`` says)."""
     connections = CONNECTIONS_PER_WORKER * server.workers
-    period_ms = 1000 * connections / (saturation * share)
-    trial = measure(server, seconds / 2, delay_ms=period_ms)
-    latency_ms = 1000 * connections / trial.rps - period_ms  # a connection's cycle less its delay
-    return measure(server, seconds, delay_ms=max(period_ms - latency_ms, 0))
+    return at_rate(lambda s, delay_ms: measure(server, s, delay_ms), connections,
+                   saturation * share, seconds, seconds / 2)  # fmt: skip
 
 
 @contextmanager
@@ -261,9 +247,10 @@ def main() -> None:
     publish(markdown(figures, command_line("loadtest.bench")), options.output)
 
 
-def command_line(module: str) -> str:
-    """How this benchmark was run, as BENCHMARKS.md records it."""
-    return " ".join(["python", "-m", module, *sys.argv[1:]])
+def command_line(module: str, argv: list[str] | None = None) -> str:
+    """How this benchmark was run, as BENCHMARKS.md records it: ``argv`` as given to its
+    ``main``, else the command line's."""
+    return " ".join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
 def publish(section: str, output: Path) -> None:

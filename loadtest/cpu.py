@@ -37,6 +37,18 @@ def _tree(process: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def service_roles(supervisor: psutil.Process) -> dict[str, list[psutil.Process]]:
+    """The service's processes by role, each with its children (a gateway's workers)."""
+    found: dict[str, list[psutil.Process]] = {}
+    try:
+        children = supervisor.children()
+    except psutil.Error:
+        children = []
+    for child in children:
+        found.setdefault(role(child), []).extend(_tree(child))
+    return found
+
+
 class CpuMonitor(threading.Thread):
     def __init__(self, locust_pid: int, supervisor_pid: int) -> None:
         super().__init__(daemon=True)
@@ -49,14 +61,7 @@ class CpuMonitor(threading.Thread):
         self.last: dict[int, float] = {}  # CPU seconds of each process at its last sample
 
     def roles(self) -> dict[str, list[psutil.Process]]:
-        found: dict[str, list[psutil.Process]] = {"locust": _tree(self.locust)}
-        try:
-            children = self.supervisor.children()
-        except psutil.Error:
-            children = []
-        for child in children:
-            found.setdefault(role(child), []).extend(_tree(child))
-        return found
+        return {"locust": _tree(self.locust)} | service_roles(self.supervisor)
 
     def sample(self) -> None:
         self.system.append(psutil.cpu_percent(interval=None))

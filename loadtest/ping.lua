@@ -1,14 +1,17 @@
 -- wrk script of `make bench`: visible pings spread over SESSIONS sessions per thread,
 -- so none repeats within MIN_PING_INTERVAL_SECONDS (each run starts at a random one, so
 -- back-to-back runs do not ping the same sessions at once); DELAY_MS paces connections.
+-- COUNT_ANSWERS=1 (the spike, loadtest/spike.py) counts answers by status, and 503s and
+-- 429s without Retry-After, at some cost in wrk's own CPU.
 local sessions = tonumber(os.getenv("SESSIONS") or "20000")
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
-local threads = 0
+local threads = {}
 local counter = 0
+answers = {}  -- status -> count, per thread; "bare" for refusals without Retry-After
 
 function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
+  thread:set("id", #threads)
+  table.insert(threads, thread)
 end
 
 function init(args)
@@ -29,9 +32,26 @@ function delay()
   return delay_ms
 end
 
+if os.getenv("COUNT_ANSWERS") == "1" then
+  function response(status, headers, body)
+    answers[status] = (answers[status] or 0) + 1
+    local retry_after = headers["retry-after"] or headers["Retry-After"]
+    if (status == 503 or status == 429) and not retry_after then
+      answers["bare"] = (answers["bare"] or 0) + 1
+    end
+  end
+end
+
 function done(summary, latency, requests)
   io.write(string.format("RESULT requests=%d seconds=%.3f p50_us=%d p90_us=%d p99_us=%d errors=%d non2xx=%d\n",
     summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.timeout, summary.errors.status))
+  io.write(string.format("SOCKET connect=%d read=%d write=%d timeout=%d\n", summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout))
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("answers")) do
+      io.write(string.format("ANSWER %s %d\n", status, count))
+    end
+  end
 end

@@ -1,6 +1,7 @@
 """``make loadtest USERS=… MINUTES=…``: one verified load test, start to finish.
 
     python -m loadtest.run --users 2000 --minutes 10 [--interval 2] [--workers 1]
+                           [--spawn-profile doors]
 
 1. starts the whole service (``python -m watchtime.supervisor``) with embedded Redis and
    PostgreSQL in a temporary DATA_DIR, on a free port of 127.0.0.1, with time compressed:
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from loadtest import http, results, verify, webinar
 from loadtest.compare import Verdict
 from loadtest.cpu import CpuMonitor
 from loadtest.ledger import Ledger
+from loadtest.scenario import PROFILES
 from watchtime.embedded import free_port
 from watchtime.settings import Settings
 
@@ -55,6 +57,7 @@ class Options:
     out: Path
     record: Path | None
     seed: int | None
+    profile: str = "doors"  # --spawn-profile (loadtest.scenario.PROFILES)
 
 
 def service_env(o: Options, data_dir: Path, port: int) -> dict[str, str]:
@@ -118,6 +121,7 @@ def locust_command(o: Options, base: str, webinar_id: str) -> list[str]:
         "--users", str(o.users), "--run-time", f"{o.minutes * 60:.0f}s", "--only-summary",
         "--json-file", str(o.out / "locust"), "--html", str(o.out / "locust.html"),
         "--webinar-id", webinar_id, "--ledger", str(o.out / "ledger.json"),
+        "--spawn-profile", o.profile,
     ]  # fmt: skip
     if o.seed is not None:
         command += ["--seed", str(o.seed)]
@@ -142,7 +146,11 @@ def run_locust(
     return monitor.stop()
 
 
-def execute(o: Options, command: str) -> results.Run:
+# Something to run alongside the load, given the supervisor's pid (the soak's sampler).
+Watcher = Callable[[int], contextlib.AbstractContextManager[object]]
+
+
+def execute(o: Options, command: str, watch: Watcher | None = None) -> results.Run:
     o.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="watchtime-loadtest-") as folder:
         env = service_env(o, Path(folder) / "data", free_port())
@@ -150,7 +158,8 @@ def execute(o: Options, command: str) -> results.Run:
         with service(env, o.out / "service.log") as supervisor:
             webinar_id = webinar.create(base, env["ADMIN_TOKEN"], o.minutes * 60)
             locust = locust_command(o, base, webinar_id)
-            cpu = run_locust(o, env, locust, supervisor.pid)
+            with (watch or _nothing)(supervisor.pid):
+                cpu = run_locust(o, env, locust, supervisor.pid)
             ledger = Ledger.read(sorted(o.out.glob("ledger*.json")))
             verdict: Verdict | None = None
             with contextlib.suppress(verify.NotSettled):
@@ -163,6 +172,11 @@ def execute(o: Options, command: str) -> results.Run:
         command, o.users, o.minutes, o.interval, o.workers, o.processes, rows, failures,
         ledger.answers, cpu, verdict,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _nothing(pid: int) -> Iterator[None]:
+    yield
 
 
 def parse(argv: list[str] | None) -> Options:
@@ -179,9 +193,16 @@ def parse(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--record", type=Path, help="append the figures to this file")
     parser.add_argument("--seed", type=int, help="a repeatable audience")
+    parser.add_argument(
+        "--spawn-profile",
+        choices=PROFILES,
+        default="doors",
+        help="how arrivals spread (loadtest.shape)",
+    )
     a = parser.parse_args(argv)  # fmt: skip
     out = a.out or Path("loadtest-results") / f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    return Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, a.seed)
+    return Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, a.seed,
+                   a.spawn_profile)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

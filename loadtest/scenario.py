@@ -6,7 +6,8 @@ Each option is also a variable (``--spawn-profile``: ``LOCUST_SPAWN_PROFILE``):
 
 - ``-u``/``--users`` (Locust's; default 1): people in the audience;
 - ``-t``/``--run-time`` (Locust's; default 10m): the run; the webinar ends at 90 % of it;
-- ``--spawn-profile`` (``doors``): how arrivals spread: ``doors``, ``linear``, ``instant``;
+- ``--spawn-profile`` (``doors``): how arrivals spread: ``doors``, ``linear``, ``instant``,
+  ``spike`` (``loadtest.shape``);
 - ``--ramp-seconds`` (a fifth of the run, at most 180): arrivals happen within this;
 - ``--webinar-id`` (unset: the test creates one through the admin API): the webinar;
 - ``--ledger`` (``loadtest-ledger.json``): where the ledger is written at test stop;
@@ -30,7 +31,7 @@ from typing import Any
 
 from watchtime.settings import Settings
 
-PROFILES = ("doors", "linear", "instant")
+PROFILES = ("doors", "linear", "instant", "spike")
 ENDS_AT = 0.9  # the webinar's end, as a share of the run: then the exodus
 EMPTIES_AT = 0.97  # everybody has left by then; the rest of the run is slack
 MAX_RAMP_SECONDS = 180.0

@@ -9,7 +9,10 @@ user count is "people who have arrived so far". The shape only spreads arrivals:
   people in the first tenth of the ramp, half by its first fifth, the last ones
   trickling in late;
 - ``linear``: evenly over the ramp;
-- ``instant``: everybody at once (as fast as Locust spawns them).
+- ``instant``: everybody at once (as fast as Locust spawns them);
+- ``spike``: a third of the people over the first tenth of the ramp, then the other two
+  thirds at once at its middle: the load triples in a moment (size the third at the
+  service's capacity for a 3x spike).
 
 After the ramp the count holds; the shape ends the test when the run's time is up.
 It reads Locust's own ``--users`` and ``--run-time`` (``use_common_options``) and the

@@ -1,7 +1,15 @@
 """One browser tab following its plan, as the real client script does (SPEC R-CLIENT):
 a new session per page load, track on open, a ping every heartbeat interval, an extra
 ping at every visibility change, the exit beacon on close (or nothing), a new session
-when a ping is answered 409 ``session_closed``.
+when a ping is answered 409 ``session_closed``, and after a 503 (the gateway at capacity)
+the same request again once its ``Retry-After`` is over, spread at random; a visibility
+change meanwhile waits for it.
+
+A refused request is no heartbeat: the server did nothing. The request that is finally
+applied carries the news of the whole wait (the refused request, the visibility changes
+meanwhile), so it is written down once for each, as sent at that moment and answered
+when it was: the server stamped it in between, and the verifier allows for that
+latency at each of those edges, as it does for a slow answer.
 
 Every step is written to the ledger as it happens: the truth (when the tab was visible,
 when it closed) and the server's acknowledgements (heartbeats). ``watch`` runs the tabs
@@ -22,16 +30,22 @@ from loadtest import behaviour
 from loadtest.behaviour import TabPlan
 from loadtest.ledger import Ending, Ledger, Session, wall_ms
 
+# A refused request waits its Retry-After and up to this share of it again (as watchtime.js).
+RETRY_SPREAD = 0.5
+
 
 class Answer(enum.Enum):
     OK = "ok"  # applied: a heartbeat
     RATE_LIMITED = "rate_limited"  # 429: changed nothing, by design
     CLOSED = "closed"  # 409 session_closed: start a new session
+    REFUSED = "refused"  # 503 with Retry-After: changed nothing, send again after it
     FAILED = "failed"  # anything else: the outcome is unknown
 
 
 class ViewerApi(Protocol):
     """The viewer endpoints, as one person (signed in or not) calls them."""
+
+    retry_after: float  # the Retry-After of the last answer if it refused the request, s
 
     def track(self, session_id: str, visible: bool) -> float | None:
         """The heartbeat interval of the answer, or None if the track failed."""
@@ -68,6 +82,7 @@ class Tab:
         self.last_ack = 0.0  # when the server last acknowledged a request, monotonic
         self.next_ping = self.next_flip = 0.0
         self.wakes_at: float | None = None
+        self.held: list[float] = []  # while refused: when each piece of news arose
         self.done = False
 
     def due(self) -> float:
@@ -104,6 +119,7 @@ class Tab:
 
     def _open(self, now: float) -> None:
         """A new session: track, then pings at the interval the answer tells."""
+        self.held = []
         session = Session(
             session_id=new_session_id(now), user_id=self.user_id, opened_at=wall_ms(now)
         )
@@ -112,10 +128,12 @@ class Tab:
         if self.visible:
             session.show(wall_ms(now))
         interval = self.api.track(session.session_id, self.visible)
+        self.next_ping = now + behaviour.ping_delay(self.rng, self.interval)
         if interval is not None:
             self.interval = self.ledger.heartbeat_interval_seconds = interval
             self._acknowledged(now)
-        self.next_ping = now + behaviour.ping_delay(self.rng, self.interval)
+        elif self.api.retry_after:  # a ping creates the session as track would
+            self._hold(now)
         self.next_flip = now + behaviour.stretch(self.rng, self.interval, self.visible)
 
     def _close(self, now: float) -> None:
@@ -147,7 +165,10 @@ class Tab:
         else:
             self.session.hide(wall_ms(now))
         self.next_flip = now + behaviour.stretch(self.rng, self.interval, visible)
-        self._ping(now, flip=True)
+        if self.held:
+            self.held.append(now)  # the retry reports it
+        else:
+            self._ping(now, flip=True)
 
     def _ping(self, now: float, flip: bool) -> None:
         assert self.session is not None
@@ -157,17 +178,30 @@ class Tab:
         answer = self.api.ping(self.session.session_id, self.visible, flip, closed_expected)
         if answer is Answer.OK:
             self._acknowledged(now)
+        elif answer is Answer.REFUSED:
+            self._hold(now)
         elif answer is Answer.CLOSED:
             # The server closed the session at its last heartbeat; this page starts anew.
             self._end(now, "timeout" if closed_expected else "refused")
             self.done = False
             self._open(now)
 
+    def _hold(self, now: float) -> None:
+        """Refused: the next ping is the same request again, after Retry-After and up to
+        half as long again (as the browser client waits)."""
+        if not self.held:
+            self.held.append(now)
+        self.next_ping = now + self.api.retry_after * self.rng.uniform(1, 1 + RETRY_SPREAD)
+
     def _acknowledged(self, sent: float) -> None:
-        """The request sent at ``sent`` was applied; its answer has just come."""
+        """The request sent at ``sent`` (or held since a refusal) was applied; its answer
+        has just come."""
         assert self.session is not None
+        answered = wall_ms(self.clock())
+        for moment in self.held or [sent]:
+            self.session.heartbeat(wall_ms(moment), answered)
         self.last_ack = sent
-        self.session.heartbeat(wall_ms(sent), wall_ms(self.clock()))
+        self.held = []
 
 
 def watch(tabs: list[Tab], clock: Callable[[], float], sleep: Callable[[float], None]) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import IO
+from decimal import Decimal
+from typing import IO, Any
 from uuid import UUID
 
 import anyio
@@ -22,6 +23,7 @@ from redis import Redis
 
 from flusher.flusher import Flusher
 from loadtest.tokens import viewer_token as viewer_token  # shared with the load test
+from watchtime import keys
 from watchtime.connections import backends
 from watchtime.embedded import free_port
 from watchtime.sessions import SessionStore
@@ -107,6 +109,43 @@ def seed(settings: Settings, actions: Actions) -> None:
     run_async(run)
 
 
+def flush(settings: Settings) -> None:
+    """The flusher's cycles until Redis holds nothing unwritten."""
+
+    async def nothing(store: SessionStore) -> None:
+        pass
+
+    seed(settings, nothing)
+
+
+def session_rows(database_url: str) -> dict[str, tuple[Decimal, int]]:
+    """Session id -> (watched_seconds_raw, ping_count) of every row in Postgres."""
+
+    async def read() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(
+                "SELECT session_id, watched_seconds_raw, ping_count FROM webinar_user_sessions"
+            )
+        finally:
+            await conn.close()
+
+    return {r["session_id"]: (r["watched_seconds_raw"], r["ping_count"]) for r in anyio.run(read)}
+
+
+def acknowledged(
+    redis: Redis, webinar: UUID, sessions: Iterable[str]
+) -> dict[str, tuple[Decimal, int]]:
+    """Session id -> (watched seconds, pings) as Redis holds them: what the gateway
+    acknowledged, in the shape of ``session_rows``."""
+    state = {}
+    for session_id in sessions:
+        fields = redis.hgetall(keys.session(webinar, session_id))
+        watched = Decimal(fields[b"watched_ms"].decode()) / 1000
+        state[session_id] = (watched, int(fields[b"ping_count"]))
+    return state
+
+
 def add_snapshots(
     settings: Settings, webinar: UUID, points: Iterable[tuple[int, int, int]]
 ) -> None:
@@ -124,3 +163,11 @@ def add_snapshots(
             await conn.close()
 
     run_async(run)
+
+
+def routes_of(app: Any) -> Any:
+    """The route table of the gateway's Starlette app, under the ASGI layers around it
+    (admission control, the ping shortcut, ...)."""
+    while not hasattr(app, "routes"):
+        app = app.app
+    return app.routes

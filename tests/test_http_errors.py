@@ -109,7 +109,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
             },
         },
         401,
-        "invalid_token",
+        "token_expired",
     ),
     (
         "admin without token",

@@ -20,7 +20,7 @@ from loadtest import arrivals, intervals, results, run
 from loadtest.behaviour import TabPlan
 from loadtest.compare import Report, ReportPerson, compare, summary
 from loadtest.expected import allowance_ms, owed
-from loadtest.ledger import Ledger, Session
+from loadtest.ledger import Ledger, Session, wall_ms
 from loadtest.scenario import Scenario, ScenarioError
 from loadtest.tab import Answer, Rules, Tab
 from watchtime.settings import Settings
@@ -162,6 +162,7 @@ class FakeApi:
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = answers
         self.sent: list[tuple[str, str, bool]] = []
+        self.retry_after = 2.0  # of every refusal
 
     def track(self, session_id: str, visible: bool) -> float | None:
         self.sent.append(("track", session_id, visible))
@@ -198,11 +199,54 @@ def test_a_tab_acts_on_the_answers() -> None:
     assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping", "track", "exit"]
 
 
+def test_a_refused_ping_is_sent_again_after_retry_after() -> None:
+    """A 503 is no heartbeat; the tab waits Retry-After (up to half as long again), a
+    flip meanwhile waits too, and the ping finally applied is written down as sent at
+    the first refusal and at the flip, so the verifier allows for the wait at both."""
+    api, ledger = FakeApi([Answer.REFUSED, Answer.REFUSED, Answer.OK]), Ledger()
+    plan = TabPlan(
+        opens_at=100.0, closes_at=200.0, beacon=False, starts_visible=True, sleeps_at=None
+    )
+    tab = Tab(plan, api, ledger, Rules(interval=2, stale_after=6, sleep=10),
+              random.Random(1), None, clock=lambda: 120.0)  # fmt: skip
+    tab.step(100.0)  # open: track acknowledged
+    tab.next_flip = 1e9
+    tab.step(102.0)  # refused
+    assert 104.0 <= tab.next_ping <= 105.0
+    tab.next_flip = 103.0
+    tab.step(103.0)  # hidden while held: no ping of its own
+    assert [kind for kind, _, _ in api.sent] == ["track", "ping"]
+    tab.next_flip = 1e9
+    tab.step(tab.next_ping)  # refused again, waits again
+    assert tab.held == [102.0, 103.0]
+    tab.step(tab.next_ping)  # applied, and tells the server the tab is hidden
+    (session,) = ledger.sessions
+    answered = wall_ms(120.0)
+    assert session.heartbeats == [(wall_ms(t), answered) for t in (100.0, 102.0, 103.0)]
+    assert api.sent[-1][2] is False and tab.held == []
+    assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping"]
+
+
 def test_doors_open_shape() -> None:
     shares = [arrivals.arrived("doors", x / 10) for x in range(11)]
     assert shares == sorted(shares) and shares[0] == 0 and shares[-1] == 1
     assert shares[1] > 0.25 and shares[2] > 0.45  # the spike at the doors
     assert arrivals.arrived("linear", 0.5) == 0.5 and arrivals.arrived("instant", 0) == 1
+
+
+def test_the_spike_profile_triples_the_audience_at_once(tmp_path: Path) -> None:
+    """A third over the first tenth of the ramp, the rest at its middle; ``loadtest.run
+    --spawn-profile spike`` (``make spike``) hands it to Locust as the scenario's option."""
+    third = arrivals.arrived("spike", 0.1)
+    assert third == pytest.approx(1 / 3) and arrivals.arrived("spike", 0.05) == pytest.approx(1 / 6)
+    assert arrivals.arrived("spike", 0.49) == third and arrivals.arrived("spike", 0.5) == 1.0
+    assert arrivals.arrival_rate("spike", 0.3, 300, 100) == 0.0  # holding at a third
+    assert Scenario.from_options(options(spawn_profile="spike")).profile == "spike"
+    o = run.parse(["--spawn-profile", "spike", "--out", str(tmp_path)])
+    command = run.locust_command(o, "http://127.0.0.1:1", "w1")
+    assert command[command.index("--spawn-profile") + 1] == "spike"
+    default = run.locust_command(run.parse(["--out", str(tmp_path)]), "http://127.0.0.1:1", "w1")
+    assert default[default.index("--spawn-profile") + 1] == "doors"
 
 
 def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:

@@ -16,10 +16,16 @@ from watchtime.settings import Settings
 
 
 async def postgres_pool(settings: Settings, min_size: int, max_size: int) -> asyncpg.Pool:
+    """A command slower than ``POSTGRES_COMMAND_TIMEOUT_SECONDS`` is cancelled on the server
+    and raises TimeoutError, which the boundary turns into BackendUnavailable: a Postgres
+    that is slow, not down, makes the flusher back off instead of hang."""
     if not settings.database_url:
         raise ValueError("DATABASE_URL is not set")
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        settings.database_url, min_size=min_size, max_size=max_size, command_timeout=60
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=settings.postgres_command_timeout_seconds,
     )
     return pool
 

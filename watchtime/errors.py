@@ -23,12 +23,20 @@ POSTGRES_ERRORS = (
 )
 
 
+# Redis at maxmemory with noeviction refusing a write: redis-py raises OutOfMemoryError
+# for a command; a script that met it carries it inside its error reply (Redis < 7 checks
+# memory at a script's first write, later ones before the script runs: never halfway).
+OUT_OF_MEMORY = "OOM command not allowed"
+
+
 class BackendUnavailable(Exception):
-    """Redis or Postgres did not answer: the caller must not acknowledge the request."""
+    """Redis or Postgres did not answer, or Redis is full: the caller must not acknowledge
+    the request. ``reason`` is ``full`` or ``unavailable``."""
 
     def __init__(self, backend: str, error: BaseException | str) -> None:
         super().__init__(f"{backend}: {error}")
         self.backend = backend
+        self.reason = "full" if OUT_OF_MEMORY in str(error) else "unavailable"
 
 
 class _Boundary:

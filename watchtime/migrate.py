@@ -1,10 +1,16 @@
 """Versioned schema migrations (R-PG-3): ``watchtime-migrate`` applies the pending
 ``migrations/*.sql`` in order, each in its own transaction. An advisory lock makes
-concurrent runs safe; a second run is a no-op."""
+concurrent runs safe; a second run is a no-op.
+
+Each applied file's sha256 is recorded with it, and a run refuses to start when an
+applied file has changed since: a database must never silently differ from what its
+recorded migrations say. Databases migrated before checksums existed get theirs recorded
+from the files on their next run."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 from importlib.resources import files
@@ -19,25 +25,39 @@ log = logging.getLogger("watchtime.migrate")
 # Any constant works: it only has to be the same for every migrating process.
 ADVISORY_LOCK_KEY = 0x5741_5443_4854_494D
 
+# The checksum column came after the table: added to ledgers that lack it.
 LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now())"""
+    applied_at timestamptz NOT NULL DEFAULT now());
+ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text"""
+
+Migration = tuple[str, str]  # version (the file name without .sql), SQL
 
 
-def migrations() -> list[tuple[str, str]]:
+class MigrationChanged(RuntimeError):
+    """Applied migrations whose files differ from what was applied; the message names them."""
+
+
+def migrations() -> list[Migration]:
     folder = files("watchtime") / "migrations"
     scripts = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in scripts]
 
 
+def checksum(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
+
+
 async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Applies what is pending; returns the versions it applied."""
+    """Applies what is pending; returns the versions it applied. Raises MigrationChanged,
+    applying nothing, if an applied file has changed."""
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     try:
         await conn.execute(LEDGER)
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        scripts = migrations()
+        done = await _recorded(conn, scripts)
         applied = []
-        for version, sql in migrations():
+        for version, sql in scripts:
             if version not in done:
                 await _apply(conn, version, sql)
                 applied.append(version)
@@ -46,10 +66,39 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
 
 
+async def _recorded(conn: asyncpg.Connection, scripts: list[Migration]) -> set[str]:
+    """The applied versions, once their files are checked against the recorded checksums
+    (recorded now where the ledger has none yet)."""
+    rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+    recorded = {r["version"]: r["checksum"] for r in rows}
+    current = {version: checksum(sql) for version, sql in scripts}
+    changed = sorted(
+        f"{version}.sql" for version, old in recorded.items()
+        if old is not None and version in current and current[version] != old
+    )  # fmt: skip
+    if changed:
+        raise MigrationChanged(
+            f"applied migrations changed since they were applied: {', '.join(changed)}; "
+            "restore them and put the change in a new migration"
+        )
+    for version, old in recorded.items():
+        if old is None and version in current:
+            await conn.execute(
+                "UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                version,
+                current[version],
+            )
+    return set(recorded)
+
+
 async def _apply(conn: asyncpg.Connection, version: str, sql: str) -> None:
     async with conn.transaction():
         await conn.execute(sql)
-        await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+            version,
+            checksum(sql),
+        )
     log.info("applied migration %s", version)
 
 
@@ -67,7 +116,10 @@ def main() -> None:
     logs.configure(settings)
     if not settings.database_url:
         sys.exit("watchtime-migrate: DATABASE_URL is not set")
-    applied = asyncio.run(migrate_url(settings.database_url))
+    try:
+        applied = asyncio.run(migrate_url(settings.database_url))
+    except MigrationChanged as e:
+        sys.exit(f"watchtime-migrate: {e}")
     log.info("schema up to date (%d applied)", len(applied))
 
 

@@ -12,6 +12,17 @@ from watchtime import keys
 
 T = TypeVar("T")
 
+# Requests in flight per gateway worker past which it refuses at once (R-EXT-2): what one
+# worker serves in 25 ms at its measured saturation, 20,000 pings/s (BENCHMARKS.md).
+ADMISSION_MAX_IN_FLIGHT = 500
+ADMISSION_RETRY_AFTER_SECONDS = 2
+# A Postgres that is slow, not down: a command (flusher batch, admin call) that takes
+# longer fails, and the flusher backs off; a report that takes longer answers 503.
+POSTGRES_COMMAND_TIMEOUT_SECONDS = 30.0
+REPORT_TIMEOUT_SECONDS = 30.0
+# Clock skew tolerated on a viewer token's exp and nbf between its issuer and us (R-EXT-3).
+TOKEN_LEEWAY_SECONDS = 30.0
+
 
 class SettingsError(ValueError):
     """A variable holds a value the service cannot run with; the message names it."""
@@ -42,7 +53,13 @@ class Settings:
     flusher_metrics_port: int = keys.FLUSHER_METRICS_PORT
     sweeper_metrics_port: int = keys.SWEEPER_METRICS_PORT
     tombstone_ttl_seconds: int = keys.TOMBSTONE_TTL_SECONDS
+    admission_max_in_flight: int = ADMISSION_MAX_IN_FLIGHT
+    admission_retry_after_seconds: int = ADMISSION_RETRY_AFTER_SECONDS
+    postgres_command_timeout_seconds: float = POSTGRES_COMMAND_TIMEOUT_SECONDS
+    report_timeout_seconds: float = REPORT_TIMEOUT_SECONDS
     viewer_token_secret: str = ""
+    viewer_token_require_exp: bool = True
+    viewer_token_leeway_seconds: float = TOKEN_LEEWAY_SECONDS
     allow_guests: bool = True
     admin_token: str = ""
     cors_allow_origins: tuple[str, ...] = ()
@@ -127,7 +144,27 @@ class Settings:
             tombstone_ttl_seconds=reader.number(
                 "SESSION_TOMBSTONE_TTL_SECONDS", int, keys.TOMBSTONE_TTL_SECONDS, low=60
             ),
+            admission_max_in_flight=reader.number(
+                "ADMISSION_MAX_IN_FLIGHT", int, ADMISSION_MAX_IN_FLIGHT, low=1
+            ),
+            admission_retry_after_seconds=reader.number(
+                "ADMISSION_RETRY_AFTER_SECONDS", int, ADMISSION_RETRY_AFTER_SECONDS, low=1, high=300
+            ),
+            postgres_command_timeout_seconds=reader.number(
+                "POSTGRES_COMMAND_TIMEOUT_SECONDS",
+                float,
+                POSTGRES_COMMAND_TIMEOUT_SECONDS,
+                low=0.1,
+                high=3600,
+            ),
+            report_timeout_seconds=reader.number(
+                "REPORT_TIMEOUT_SECONDS", float, REPORT_TIMEOUT_SECONDS, low=0.1, high=3600
+            ),
             viewer_token_secret=reader.text("VIEWER_TOKEN_SECRET"),
+            viewer_token_require_exp=reader.flag("VIEWER_TOKEN_REQUIRE_EXP", True),
+            viewer_token_leeway_seconds=reader.number(
+                "VIEWER_TOKEN_LEEWAY_SECONDS", float, TOKEN_LEEWAY_SECONDS, low=0, high=300
+            ),
             allow_guests=reader.flag("ALLOW_GUESTS", True),
             admin_token=reader.text("ADMIN_TOKEN"),
             cors_allow_origins=reader.csv("CORS_ALLOW_ORIGINS"),

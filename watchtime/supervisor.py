@@ -18,7 +18,7 @@ import threading
 
 from watchtime import cli, logs
 from watchtime.embedded import PostgresServer, RedisServer, started
-from watchtime.migrate import migrate_url
+from watchtime.migrate import MigrationChanged, migrate_url
 from watchtime.settings import Settings, load_or_exit
 
 log = logging.getLogger("watchtime")
@@ -89,7 +89,11 @@ def _run(settings: Settings, env: dict[str, str], stop: threading.Event) -> int:
     """Migrations, then the three processes until a signal or one of them exits."""
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        applied = asyncio.run(migrate_url(env["DATABASE_URL"]))
+        try:
+            applied = asyncio.run(migrate_url(env["DATABASE_URL"]))
+        except MigrationChanged as e:
+            log.error("%s", e)
+            return 1
         log.info("migrations: %d applied", len(applied))
         children = {name: _spawn(name, env) for name in PROCESSES}
         log.info("serving on http://%s:%d", settings.host, settings.port)

@@ -1,5 +1,5 @@
 /*!
- * watchtime.js: the browser client of the webinar watch-time gateway (SPEC §9).
+ * watchtime.js: the browser client of the webinar watch-time gateway (R-CLIENT in docs/api.md).
  *
  *   <script src="https://GATEWAY/static/watchtime.js"></script>
  *   <script>
@@ -11,8 +11,11 @@
  * heartbeat_interval_seconds (the server's answer to track) and at once on every
  * visibility change, `exit` as a beacon when the page goes away. The server credits
  * watch time by its own clock, so the client only has to report visibility promptly.
+ *
+ * This file is the script-tag build and the source of the ES module (watchtime.mjs,
+ * `import {start} from …`), which is this file followed by its exports.
  */
-(function (global) {
+var WatchTime = (function (global) {
   "use strict";
 
   // Regular pings come 0–10 % early: a crowd that joined at once spreads out, and no
@@ -22,6 +25,11 @@
   // randomised by half so that clients cut off together do not come back together.
   const RETRY_FIRST_MS = 1000;
   const RETRY_MAX_MS = 60 * 1000;
+  // A server's Retry-After is a lower bound: each client waits up to half as long again,
+  // so that a crowd refused together (503 overloaded) does not return together.
+  const RETRY_AFTER_SPREAD = 0.5;
+  // stop() sends exit with fetch and asks again this often after a 429 or a 5xx.
+  const EXIT_ATTEMPTS = 3;
   // A request that hangs would otherwise stop the heartbeat for good.
   const REQUEST_TIMEOUT_MS = 15 * 1000;
   // The 4xx answers worth asking again (besides 409, which needs a new session).
@@ -35,6 +43,13 @@
     is_active: document.hasFocus(),
   });
 
+  /** The server's Retry-After in ms (seconds only, as the gateway sends it); 0 if none. */
+  const retryAfterMs = (response) =>
+    Number(response && response.headers.get("Retry-After")) * 1000 || 0;
+
+  /** At least Retry-After, spread at random by up to RETRY_AFTER_SPREAD of it. */
+  const retryWait = (response) => retryAfterMs(response) * (1 + RETRY_AFTER_SPREAD * Math.random());
+
   class Client {
     constructor(options) {
       const base = (options.baseUrl || "").replace(/\/+$/, "");
@@ -47,6 +62,7 @@
       this.timer = null;
       this.intervalMs = 0;
       this.failures = 0;
+      this.holdUntil = 0;     // Date.now() before which a 5xx's Retry-After holds requests
       this.onVisibilityChange = this.onVisibilityChange.bind(this);
       this.leave = this.leave.bind(this);
       this.onPageShow = this.onPageShow.bind(this);
@@ -62,7 +78,11 @@
       document.removeEventListener("visibilitychange", this.onVisibilityChange);
       global.removeEventListener("pagehide", this.leave);
       global.removeEventListener("pageshow", this.onPageShow);
-      this.leave();
+      clearTimeout(this.timer);
+      if (this.busy) this.busy.abort();
+      // The page stays: exit can be sent with fetch and asked again if refused.
+      if (this.sessionId) this.fetchExit(this.exitBody(), 1);
+      this.sessionId = null;
     }
 
     /** A fresh session: a new id, then track. */
@@ -87,7 +107,8 @@
 
     onVisibilityChange() {
       if (!this.sessionId) return;
-      if (this.busy) this.pingSoon = true;
+      // While a refused request waits out its Retry-After, the retry reports the state.
+      if (this.busy || Date.now() < this.holdUntil) this.pingSoon = true;
       else this.send();
     }
 
@@ -175,30 +196,49 @@
       this.timer = setTimeout(() => this.send(), wait);
     }
 
-    /** The same request after a capped exponential backoff, or the server's Retry-After. */
+    /** The same request after a capped exponential backoff, or the server's Retry-After
+     * (429, 503), each spread at random. Sending it again never counts twice: the server
+     * credits the time since the last heartbeat it applied, by its own clock. */
     retry(response) {
       const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.failures);
       this.failures += 1;
+      const overloaded = response !== null && response.status >= 500 && retryAfterMs(response) > 0;
       // A visibility change waits for nothing, as it would not between two pings: the
-      // server always applies it, and the user's own pace bounds how often it comes.
-      if (this.pingSoon) return this.send();
-      const retryAfter = Number(response && response.headers.get("Retry-After")) * 1000 || 0;
-      const wait = Math.max(retryAfter, backoff * (0.5 + 0.5 * Math.random()));
+      // server always applies it (429 is for repeats only), and the user's own pace bounds
+      // how often it comes; a server that asked for a pause gets it.
+      if (this.pingSoon && !overloaded) return this.send();
+      const wait = Math.max(retryWait(response), backoff * (0.5 + 0.5 * Math.random()));
+      this.holdUntil = overloaded ? Date.now() + wait : 0;
       this.timer = setTimeout(() => this.send(), wait);
     }
 
     // sendBeacon outlives the page but cannot set headers: the body is text/plain (no
     // CORS preflight either) and carries the token itself.
     sendExit() {
+      const text = this.exitBody();
+      if (navigator.sendBeacon && navigator.sendBeacon(`${this.url}/access/exit`, text)) return;
+      this.fetchExit(text, EXIT_ATTEMPTS);  // the page is going away: no second attempt
+    }
+
+    exitBody() {
       const body = {session_id: this.sessionId};
       const token = this.token();
       if (token) body.token = token;
-      const url = `${this.url}/access/exit`;
-      const text = JSON.stringify(body);
-      if (navigator.sendBeacon && navigator.sendBeacon(url, text)) return;
+      return JSON.stringify(body);
+    }
+
+    /** Exit with fetch; refused for a while (429, 5xx), it is sent again after the
+     * server's Retry-After: exit is idempotent. Unsent, the sweeper closes the session. */
+    fetchExit(text, attempt) {
       const headers = {"Content-Type": "text/plain"};
-      fetch(url, {method: "POST", body: text, headers, keepalive: true})
-        .catch(() => {});  // the page is going away: nobody is left to retry
+      fetch(`${this.url}/access/exit`, {method: "POST", body: text, headers, keepalive: true})
+        .then((response) => {
+          const refused = response.status === 429 || response.status >= 500;
+          if (!refused || attempt >= EXIT_ATTEMPTS) return;
+          const wait = Math.max(retryWait(response), RETRY_FIRST_MS * Math.random());
+          setTimeout(() => this.fetchExit(text, attempt + 1), wait);
+        })
+        .catch(() => {});
     }
   }
 
@@ -225,5 +265,5 @@
     };
   }
 
-  global.WatchTime = {start};
+  return {start};
 })(window);

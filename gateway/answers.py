@@ -1,0 +1,74 @@
+"""The JSON answers of the API as msgspec structs: what /openapi.json describes, and
+what the endpoints that build their answer in one place send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from gateway import report, stats
+
+
+class Tracked(msgspec.Struct):
+    """The session is known to the gateway: ping every ``heartbeat_interval_seconds``."""
+
+    session_id: str
+    heartbeat_interval_seconds: float
+
+
+class LiveAnswer(msgspec.Struct):
+    """Right now, from Redis: people pinging within the stale limit, and open sessions."""
+
+    viewers: int
+    active_sessions: int
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "ready"]
+
+
+class WatchTimeReport(msgspec.Struct):
+    """One page of the watch-time report (R-STATS): people ordered by watched seconds,
+    then viewer; ``next_cursor`` fetches the next page, null on the last."""
+
+    webinar_id: UUID
+    content_from: datetime
+    content_to: datetime
+    content_duration_seconds: float
+    collect_to: datetime
+    generated_at: datetime
+    live: LiveAnswer
+    summary: report.Summary
+    viewers: list[report.Person]
+    next_cursor: str | None
+
+
+class ConcurrencyPoint(msgspec.Struct):
+    at: datetime
+    viewers: int
+    active_sessions: int
+
+
+class Concurrency(msgspec.Struct):
+    """Viewers and open sessions over time, one point per sweeper snapshot."""
+
+    webinar_id: UUID
+    points: list[ConcurrencyPoint]
+
+
+class WatchTimeQuery(msgspec.Struct):
+    """Query parameters of ``GET …/stats/watch-time``."""
+
+    format: Annotated[
+        Literal["json", "csv"],
+        msgspec.Meta(description="csv: every person in one download, without paging"),
+    ] = "json"
+    limit: Annotated[
+        int, msgspec.Meta(ge=1, le=stats.PAGE_MAX, description="people per page (JSON)")
+    ] = stats.PAGE_DEFAULT
+    cursor: Annotated[
+        str | None, msgspec.Meta(description="the previous page's next_cursor (JSON)")
+    ] = None
