@@ -56,6 +56,9 @@ def gateway(redis_server: RedisServer, postgres_server: PostgresServer) -> Itera
         "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
         "MIN_PING_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS / 5),
         "SESSION_STALE_AFTER_SECONDS": str(30 * HEARTBEAT_SECONDS),
+        # A client waiting out a Retry-After (2 s and its spread) after its last ping must
+        # not meet the Δt cap, or its exit would credit less than the time it stayed.
+        "SESSION_DELTA_CAP_MULTIPLIER": "10",
         "LOG_LEVEL": "WARNING",
     }
     with running("gateway", env) as (base, process):

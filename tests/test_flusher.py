@@ -11,7 +11,7 @@ import pytest
 from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
 
-from flusher.flusher import Flusher
+from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
 from watchtime import keys
 from watchtime.connections import Backends
@@ -209,3 +209,14 @@ async def test_a_session_vanished_from_redis_is_passed_over(store, flusher, redi
     await flusher.cycle(now_ms=at(1))
     assert await rows(pg) == {}
     assert (await store.pending(webinar, 0, now_ms=at(1))).owed == 0
+
+
+async def test_a_batch_is_read_in_chunks_and_written_whole(store, flusher, redis, pg, webinar):
+    ids = [f"s{i:04d}" for i in range(2 * COLLECT_CHUNK + 7)]
+    for start in range(0, len(ids), 50):  # within the client's connections
+        await asyncio.gather(
+            *(store.track(webinar, s, "", now_ms=at(0)) for s in ids[start : start + 50])
+        )
+    assert await flusher.cycle(now_ms=at(1)) is False
+    assert await pg.fetchval("SELECT count(*) FROM webinar_user_sessions") == len(ids)
+    await assert_matches_redis(redis, pg, webinar)

@@ -177,8 +177,12 @@ class SessionStore:
         """Takes a webinar with nothing open, owed or present out of the working set;
         False (and it stays) if it has any."""
         client = self.scripts.client
-        script_keys = [keys.meta(webinar_id), keys.active(webinar_id),
-                       keys.closed(webinar_id), keys.presence(webinar_id)]  # fmt: skip
+        script_keys = [
+            keys.meta(webinar_id),
+            keys.active(webinar_id),
+            keys.closed(webinar_id),
+            keys.presence(webinar_id),
+        ]
         with redis_boundary():
             await client.zrem(keys.REGISTRY, str(webinar_id))
         if await self._call(self.scripts.rest, script_keys, [_time(now_ms), self.stale_ms]):

@@ -1,0 +1,58 @@
+"""Unit tests of small pure functions the HTTP and flusher tests only reach indirectly."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+
+import pytest
+
+from flusher.rows import intervals_literal
+from gateway.auth import verify_hs256
+from gateway.errors import GatewayError
+from loadtest.tokens import viewer_token
+
+SECRET = "unit-secret"
+
+
+def _part(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def test_a_signed_token_gives_its_claims() -> None:
+    token = viewer_token("u-1", SECRET, ttl_seconds=None, nbf=5)
+    assert verify_hs256(token, SECRET.encode()) == {"sub": "u-1", "nbf": 5}
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        ("not-a-jwt", "token is not a JWT"),
+        ("a.b", "token is not a JWT"),
+        (f"{_part({'alg': 'HS256'})}.a.sig", "token is not base64url"),
+        (f"{_part({'alg': 'none'})}.{_part({'sub': 'u'})}.", "only HS256 tokens are accepted"),
+        (f"{_part(['HS256'])}.{_part({'sub': 'u'})}.x", "only HS256 tokens are accepted"),
+        (f"{_part({'alg': 'HS256'})}.{_part([1])}.x", "only HS256 tokens are accepted"),
+        (f"{_part({'alg': 'HS256'})}.{_part({'sub': 'u'})}.AAAA", "bad token signature"),
+    ],
+)
+def test_a_token_that_is_not_a_valid_hs256_jwt_is_refused(token: str, detail: str) -> None:
+    with pytest.raises(GatewayError) as refused:
+        verify_hs256(token, SECRET.encode())
+    assert (refused.value.status, refused.value.error, refused.value.detail) == (
+        401,
+        "invalid_token",
+        detail,
+    )
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    with pytest.raises(GatewayError, match="bad token signature"):
+        verify_hs256(viewer_token("u-1", "another"), SECRET.encode())
+
+
+def test_the_interval_log_becomes_a_multirange_literal() -> None:
+    log = struct.pack(">qq", 1000, 2500) + struct.pack(">qq", -5, 7)
+    assert intervals_literal(log) == "{[1000,2500),[-5,7)}"
+    assert intervals_literal(b"") == "{}"
