@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint client bench bench-access bench-tools bench-storage loadtest spike soak browser ops-tools clean
+.PHONY: run test lint client bench bench-access bench-tools bench-storage bench-report loadtest spike \
+	soak browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -46,6 +47,11 @@ bench-tools:
 # Flusher rows/s, sweeper closes/s, report latency, Redis bytes per session (SESSIONS=100000).
 bench-storage: $(STAMP)
 	$(BIN)/python -m loadtest.storage_bench --sessions $(or $(SESSIONS),100000)
+
+# The report of a live webinar of PEOPLE (100000) people: every page while sessions change,
+# and the CSV export, over HTTP.
+bench-report: $(STAMP)
+	$(BIN)/python -m loadtest.report_bench --people $(or $(PEOPLE),100000)
 
 # A verified load test (README "Load testing"): USERS people for MINUTES at a compressed
 # heartbeat INTERVAL (s), GATEWAY_WORKERS=WORKERS; prints Locust's progress and keeps its HTML

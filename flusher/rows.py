@@ -15,18 +15,22 @@ UPSERT = """
 INSERT INTO webinar_user_sessions AS s (
     webinar_id, session_id, user_id, entered_at, exited_at, last_heartbeat_at,
     watched_seconds_raw, watched_intervals, closed_reason, is_visible, is_active, ping_count,
-    user_agent, referrer, ip_address, agency_id, client_id, version)
+    user_agent, referrer, ip_address, agency_id, client_id, version, visitor_id,
+    active_intervals)
 SELECT w, sid, u, to_timestamp(ent / 1000.0), to_timestamp(ex / 1000.0), to_timestamp(hb / 1000.0),
-       wms / 1000.0, iv::int8multirange, cr, vis, act, pc, ua, ref, ip, ag, cl, v
+       wms / 1000.0, iv::int8multirange, cr, vis, act, pc, ua, ref, ip, ag, cl, v, vid,
+       ai::int8multirange
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
             $8::text[], $9::text[], $10::bool[], $11::bool[], $12::int4[], $13::text[],
-            $14::text[], $15::inet[], $16::text[], $17::text[], $18::int8[])
-     AS t(w, sid, u, ent, ex, hb, wms, iv, cr, vis, act, pc, ua, ref, ip, ag, cl, v)
+            $14::text[], $15::inet[], $16::text[], $17::text[], $18::int8[], $19::text[],
+            $20::text[])
+     AS t(w, sid, u, ent, ex, hb, wms, iv, cr, vis, act, pc, ua, ref, ip, ag, cl, v, vid, ai)
 ON CONFLICT (webinar_id, session_id, entered_at) DO UPDATE SET
     exited_at = excluded.exited_at,
     last_heartbeat_at = excluded.last_heartbeat_at,
     watched_seconds_raw = excluded.watched_seconds_raw,
     watched_intervals = excluded.watched_intervals,
+    active_intervals = excluded.active_intervals,
     closed_reason = excluded.closed_reason,
     is_visible = excluded.is_visible,
     is_active = excluded.is_active,
@@ -36,7 +40,7 @@ ON CONFLICT (webinar_id, session_id, entered_at) DO UPDATE SET
 WHERE s.version < excluded.version  -- a replayed or overtaken batch changes nothing
 """
 
-COLUMN_COUNT = 18
+COLUMN_COUNT = 20
 
 
 def intervals_literal(log: bytes) -> str:
@@ -85,6 +89,8 @@ def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
         d.agency_id,
         d.client_id,
         _number(h.version),
+        d.visitor_id,
+        intervals_literal(session.active_log),
     )
 
 

@@ -31,8 +31,10 @@ class Health(msgspec.Struct):
 
 
 class WatchTimeReport(msgspec.Struct):
-    """One page of the watch-time report (R-STATS): people ordered by watched seconds,
-    then viewer; ``next_cursor`` fetches the next page, null on the last."""
+    """One page of the watch-time report (R-STATS, R-EXT-5): people in the byte order of
+    ``viewer``, as of the first page's moment (``generated_at``); ``next_cursor`` fetches
+    the next page of that moment, null after the last. The summary is over everybody and
+    comes with the first page only."""
 
     webinar_id: UUID
     content_from: datetime
@@ -41,7 +43,7 @@ class WatchTimeReport(msgspec.Struct):
     collect_to: datetime
     generated_at: datetime
     live: LiveAnswer
-    summary: report.Summary
+    summary: report.Summary | None
     viewers: list[report.Person]
     next_cursor: str | None
 
@@ -72,3 +74,11 @@ class WatchTimeQuery(msgspec.Struct):
     cursor: Annotated[
         str | None, msgspec.Meta(description="the previous page's next_cursor (JSON)")
     ] = None
+
+
+class ConcurrencyQuery(msgspec.Struct):
+    """Query parameters of ``GET …/stats/concurrency``."""
+
+    format: Annotated[
+        Literal["json", "csv"], msgspec.Meta(description="csv: the points as a download")
+    ] = "json"

@@ -19,6 +19,8 @@ T = TypeVar("T")
 # session_${Date.now()}_${random} or a UUID; it becomes part of Redis key names.
 SessionId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+# An opaque id a guest's browser keeps across page loads (R-EXT-4); it groups, never proves.
+VisitorId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 JSON = "application/json"
 TEXT = "text/plain"  # what navigator.sendBeacon sends for a string body
@@ -50,10 +52,12 @@ class SessionRef(msgspec.Struct):
 class Track(SessionRef):
     agency_id: ShortText | None = None
     client_id: ShortText | None = None
+    visitor_id: VisitorId | None = None
     view_state: ViewState = msgspec.field(default_factory=ViewState)
 
 
 class Ping(SessionRef):
+    visitor_id: VisitorId | None = None  # kept if this ping creates the session
     view_state: ViewState = msgspec.field(default_factory=ViewState)
 
 

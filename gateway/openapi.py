@@ -4,8 +4,9 @@ route table and the msgspec structs the endpoints read and answer.
 OPERATIONS says, per route, which structs, who may call it and what it may refuse
 beyond what follows from that: a body can be malformed, too large or of the wrong
 type; a token missing or refused; under /api/webinars/{webinar_id} the webinar unknown
-(404) or a backend down (503). A route without an entry makes the document fail, and
-the test that every route is described with it.
+(404) or a backend down (503); any route but the operations endpoints may meet
+admission control (503). A route without an entry makes the document fail, and the
+test that every route is described with it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 import watchtime
-from gateway import answers, bodies
+from gateway import admission, answers, bodies
 from gateway.errors import ErrorAnswer, json_response
 from watchtime.webinars import Schedule, Webinar
 
@@ -54,14 +55,18 @@ SECURITY: Mapping[Auth, list[dict[str, list[str]]]] = {
 # What each refusal status means, with the error codes it carries.
 REFUSALS = {
     400: "`malformed_body`: the body is not JSON",
-    401: "`authentication_required` (a token is needed) or `invalid_token` (`detail` says why)",
+    401: "`authentication_required` (a token is needed), `invalid_token` (`detail` says why), "
+    "`token_without_exp`, `token_expired` or `token_not_yet_valid`",
     403: "`forbidden`: this token may not do this",
     404: "`webinar_not_found`: no webinar with this id (webinar ids are UUIDs)",
     413: "`body_too_large`: the body is over MAX_BODY_BYTES",
     415: "`unsupported_media_type`",
     422: "`invalid_field`: a field or parameter is missing or invalid (`detail` names it)",
-    503: "`redis_unavailable` or `postgres_unavailable`: ask again after `Retry-After`",
+    503: "`redis_unavailable`, `redis_full` or `postgres_unavailable`: a backend cannot serve; "
+    "or `overloaded`: the gateway is at capacity. Ask again after `Retry-After`",
 }
+# Any route but the operations endpoints may meet admission control (R-EXT-2).
+OVERLOADED = "`overloaded`: the gateway is at capacity; ask again after `Retry-After`"
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 CLOSED = (
     "`session_closed`: the session has ended (start a new one), or `session_conflict`: "
@@ -151,12 +156,15 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         Answer(200, "one page of the report", answers.WatchTimeReport),
         Auth.ADMIN,
         query=answers.WatchTimeQuery,
+        refusals={503: REFUSALS[503] + "; `report_timeout`: the report took too long"},
         more=(Answer(200, "format=csv: every person, as a download", STRING, CSV),),
     ),
     ("GET", API + "/stats/concurrency"): Operation(
         "Viewers and open sessions over time",
         Answer(200, "one point per snapshot, oldest first", answers.Concurrency),
         Auth.ADMIN,
+        query=answers.ConcurrencyQuery,
+        more=(Answer(200, "format=csv: the points, as a download", STRING, CSV),),
     ),
     ("GET", "/healthz"): Operation("Liveness", Answer(200, "the gateway runs", answers.Health)),
     ("GET", "/readyz"): Operation(
@@ -293,7 +301,10 @@ def _refusals(path: str, op: Operation) -> dict[int, str]:
         statuses.add(403)
     if path.startswith(API):
         statuses |= {404, 503}
-    return dict(sorted(({s: REFUSALS[s] for s in statuses} | dict(op.refusals)).items()))
+    refusals = {s: REFUSALS[s] for s in statuses}
+    if path not in admission.OPERATIONS and 503 not in refusals:
+        refusals[503] = OVERLOADED
+    return dict(sorted((refusals | dict(op.refusals)).items()))
 
 
 def _responses(path: str, op: Operation) -> dict[str, Any]:

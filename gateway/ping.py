@@ -84,7 +84,9 @@ async def _ping(scope: Scope, receive: Receive) -> Outcome:
             raise GatewayError(422, "invalid_field", "guests must send session_id")
         outcome: Outcome = await state["store"].presence(webinar_id, user_id)
         return outcome
-    details = extras(headers.get(b"user-agent"), headers.get(b"referer"), scope.get("client"))
+    details = extras(
+        headers.get(b"user-agent"), headers.get(b"referer"), scope.get("client"), body.visitor_id
+    )
     view = body.view_state
     return await state["store"].ping(  # type: ignore[no-any-return]
         webinar_id, session_id, user_id, state["request_ids"](), view.is_visible,

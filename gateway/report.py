@@ -1,16 +1,27 @@
-"""The watch-time report (R-STATS): one row per person, computed in Postgres.
+"""The watch-time report (R-STATS, R-EXT-5): one row per person, computed in Postgres.
 
 ``watched`` is the union of the credited visible intervals of all the person's
 sessions, clipped to the content window as it is *now*: a second watched in two tabs
 counts once, and a schedule corrected after the fact changes the next report exactly.
 ``present`` is the original design's per-session overlap with the content window,
-summed per person and capped at the content duration.
+summed per person and capped at the content duration. ``active`` is the part of
+``watched`` the client also reported active (R-EXT-5): the union of the sessions'
+active intervals, within the watched union, clipped the same way.
+
+A report is taken as of one moment, its snapshot: the first page fixes the moment and
+the windows, and the cursor of every later page carries them. People come in the order
+of their label (``viewer``, byte order), along an index, so a page reads the sessions
+of its own people only; a label never changes, so each person of the snapshot is on
+exactly one page, whatever pings, flushes, closes and arrivals happen between pages.
+Sessions that began after the moment are left out (someone who arrives during paging is
+in the next report, not this one) and credited intervals are clipped at it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import json
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,33 +29,53 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from gateway.devices import Device, classify
 from watchtime.clock import epoch_ms
 from watchtime.errors import postgres_boundary
 from watchtime.webinars import Webinar
 
-# A session counts if it overlaps [content start, collect end); an open session ends
-# now if heard from within the stale limit, else at its last heartbeat. Times in ms.
-PERSONS = """
-WITH p AS (
+# The person of a session, as the index webinar_user_sessions_viewer orders it.
+VIEWER = 'watchtime_viewer(s.user_id, s.visitor_id, s.session_id) COLLATE "C"'
+
+# Times in ms. Intervals count up to the snapshot's moment, within the content window.
+PARAMS = """WITH p AS NOT MATERIALIZED (
     SELECT $1::uuid AS webinar_id, $2::int8 AS content_from, $3::int8 AS content_to,
-           $4::int8 AS now_ms, $5::int8 AS stale_ms, $6::int8 AS collect_to
-), sessions AS (
+           $4::int8 AS now_ms, $5::int8 AS stale_ms, $6::int8 AS collect_to,
+           greatest($2::int8, least($3::int8, $4::int8)) AS counted_to
+)"""
+
+# An open session ends now if heard from within the stale limit, else at its last
+# heartbeat; one that closed after the snapshot was open then.
+ENDED_MS = """least(p.now_ms, CASE
+        WHEN s.exited_at IS NOT NULL THEN (extract(epoch FROM s.exited_at) * 1000)::int8
+        WHEN (extract(epoch FROM s.last_heartbeat_at) * 1000)::int8 >= p.now_ms - p.stale_ms
+            THEN p.now_ms
+        ELSE (extract(epoch FROM s.last_heartbeat_at) * 1000)::int8
+    END)"""
+
+# A session counts if it overlaps [content start, collect end) before the snapshot.
+COUNTS = f"""s.webinar_id = p.webinar_id
+        AND s.entered_at < to_timestamp(least(p.collect_to, p.now_ms) / 1000.0)
+        AND {ENDED_MS} > p.content_from"""
+
+
+def persons(ctes: str = "", where: str = "") -> str:
+    """The people whose sessions pass ``where``, after the CTEs ``ctes`` (which may
+    narrow them down)."""
+    return f"""{PARAMS}{ctes}, sessions AS (
     SELECT
-        CASE WHEN s.user_id IS NULL THEN 'guest:' || s.session_id ELSE 'user:' || s.user_id END
-            AS viewer,
+        {VIEWER} AS viewer,
         s.user_id,
         s.entered_at,
-        COALESCE(s.exited_at, s.last_heartbeat_at) AS last_seen_at,
+        s.user_agent,
+        least(COALESCE(s.exited_at, s.last_heartbeat_at), to_timestamp(p.now_ms / 1000.0))
+            AS last_seen_at,
         (extract(epoch FROM s.entered_at) * 1000)::int8 AS entered_ms,
-        CASE
-            WHEN s.exited_at IS NOT NULL THEN (extract(epoch FROM s.exited_at) * 1000)::int8
-            WHEN (extract(epoch FROM s.last_heartbeat_at) * 1000)::int8 >= p.now_ms - p.stale_ms
-                THEN p.now_ms
-            ELSE (extract(epoch FROM s.last_heartbeat_at) * 1000)::int8
-        END AS ended_ms,
-        s.watched_intervals
+        {ENDED_MS} AS ended_ms,
+        s.watched_intervals,
+        s.active_intervals
     FROM webinar_user_sessions AS s, p
-    WHERE s.webinar_id = p.webinar_id AND s.entered_at < to_timestamp(p.collect_to / 1000.0)
+    WHERE {COUNTS} {where}
 ), persons AS (
     SELECT
         viewer,
@@ -55,47 +86,66 @@ WITH p AS (
             p.content_to - p.content_from
         )::int8 AS present_ms,
         watchtime_length_ms(
-            range_agg(watched_intervals) * int8multirange(int8range(p.content_from, p.content_to))
+            range_agg(watched_intervals) * int8multirange(int8range(p.content_from, p.counted_to))
         ) AS watched_ms,
+        watchtime_length_ms(
+            range_agg(active_intervals) * range_agg(watched_intervals)
+            * int8multirange(int8range(p.content_from, p.counted_to))
+        ) AS active_ms,
         min(entered_at) AS first_entered_at,
-        max(last_seen_at) AS last_seen_at
+        max(last_seen_at) AS last_seen_at,
+        (array_agg(user_agent ORDER BY entered_at))[1] AS user_agent
     FROM sessions, p
-    WHERE ended_ms > p.content_from
-    GROUP BY viewer, user_id, p.content_from, p.content_to
+    GROUP BY viewer, user_id, p.content_from, p.content_to, p.counted_to
 )"""
 
-# One statement: the summary over everybody, and one page of people: $7 rows after the
-# cursor ($8 watched ms, $9 viewer), ordered by watched descending, then viewer.
-REPORT = (
-    PERSONS
-    + """,
-summary AS (
-    SELECT
-        count(*) AS people,  -- not "viewers" and "sessions": the page's columns follow
-        COALESCE(sum(sessions), 0)::int8 AS all_sessions,
-        avg(watched_ms) AS avg_watched_ms,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY watched_ms) AS median_watched_ms,
-        percentile_cont(0.9) WITHIN GROUP (ORDER BY watched_ms) AS p90_watched_ms,
-        avg(present_ms) AS avg_present_ms
-    FROM persons
+
+# The next $8 people after the label $7 ('' before the first), in label order: their
+# labels first, from the index, then their sessions only.
+PAGE = (
+    persons(
+        f""", page AS (
+    SELECT DISTINCT {VIEWER} AS viewer
+    FROM webinar_user_sessions AS s, p
+    WHERE {COUNTS} AND {VIEWER} > $7::text
+    ORDER BY viewer
+    LIMIT $8::int8
+)""",
+        f"AND {VIEWER} > $7::text AND {VIEWER} <= (SELECT max(viewer) FROM page)",
+    )
+    + "\nSELECT * FROM persons ORDER BY viewer"
 )
-SELECT summary.*, page.*
-FROM summary LEFT JOIN LATERAL (
-    SELECT * FROM persons
-    WHERE $8::int8 IS NULL OR watched_ms < $8::int8 OR (watched_ms = $8::int8 AND viewer > $9::text)
-    ORDER BY watched_ms DESC, viewer
-    LIMIT $7::int8
-) AS page ON true
+
+# Everybody's figures, and how many people came with each first user agent.
+SUMMARY = (
+    persons()
+    + """, agents AS (  -- in one pass, so that both arrays are in the same order
+    SELECT array_agg(user_agent) AS user_agents, array_agg(people) AS agent_people
+    FROM (SELECT user_agent, count(*) AS people FROM persons GROUP BY user_agent) AS a
+)
+SELECT
+    count(*) AS people,
+    COALESCE(sum(sessions), 0)::int8 AS all_sessions,
+    avg(watched_ms) AS avg_watched_ms,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY watched_ms) AS median_watched_ms,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY watched_ms) AS p90_watched_ms,
+    avg(present_ms) AS avg_present_ms,
+    avg(active_ms) AS avg_active_ms,
+    (SELECT user_agents FROM agents) AS user_agents,
+    (SELECT agent_people FROM agents) AS agent_people
+FROM persons
 """
 )
 
 
-class Window(msgspec.Struct, frozen=True):
-    """The content window and the collect window's end, in ms since the epoch."""
+class Window(msgspec.Struct, frozen=True, array_like=True):
+    """A report's moment and windows, in ms since the epoch: the content window and
+    the collect window's end as the schedule said at that moment."""
 
     content_from: int
     content_to: int
     collect_to: int
+    now_ms: int
 
     @property
     def duration_ms(self) -> int:
@@ -107,7 +157,14 @@ class Window(msgspec.Struct, frozen=True):
         start = epoch_ms(webinar.webinar_start_time)
         end = epoch_ms(webinar.content_end) if webinar.content_end else now_ms
         end = max(start, end)
-        return cls(start, end, end + webinar.post_window_minutes * 60_000)
+        return cls(start, end, end + webinar.post_window_minutes * 60_000, now_ms)
+
+
+class Cursor(msgspec.Struct, frozen=True, array_like=True):
+    """Where the next page starts: after the person ``after``, in the same snapshot."""
+
+    window: Window
+    after: str
 
 
 class Person(msgspec.Struct):
@@ -115,9 +172,12 @@ class Person(msgspec.Struct):
     user_id: UUID | None
     sessions: int
     watched_seconds: float
+    active_seconds: float  # of watched_seconds
     present_seconds: float
     first_entered_at: datetime
     last_seen_at: datetime
+    device: Device
+    browser: str
 
 
 class Summary(msgspec.Struct):
@@ -127,11 +187,15 @@ class Summary(msgspec.Struct):
     median_watched_seconds: float
     p90_watched_seconds: float
     avg_present_seconds: float
+    avg_active_seconds: float
     avg_watched_share: float  # of the content duration, 0..1
+    devices: dict[Device, int]  # people by the device class of their first session
+    browsers: dict[str, int]  # people by the browser of their first session, most first
 
 
 class Page(msgspec.Struct):
-    summary: Summary
+    window: Window
+    summary: Summary | None  # the first page only: it is over everybody
     viewers: list[Person]
     next_cursor: str | None
 
@@ -141,10 +205,23 @@ def _seconds(ms: Any) -> float:
 
 
 def _person(row: asyncpg.Record) -> Person:
+    device, browser = classify(row["user_agent"])
     return Person(
         row["viewer"], row["user_id"], row["sessions"], _seconds(row["watched_ms"]),
-        _seconds(row["present_ms"]), row["first_entered_at"], row["last_seen_at"],
+        _seconds(row["active_ms"]), _seconds(row["present_ms"]), row["first_entered_at"],
+        row["last_seen_at"], device, browser,
     )  # fmt: skip
+
+
+def _mix(row: asyncpg.Record) -> tuple[dict[Device, int], dict[str, int]]:
+    """People per device class (every class, zeros too) and per browser."""
+    devices: Counter[Device] = Counter({device: 0 for device in Device})
+    browsers: Counter[str] = Counter()
+    for agent, people in zip(row["user_agents"] or (), row["agent_people"] or (), strict=True):
+        device, browser = classify(agent)
+        devices[device] += people
+        browsers[browser] += people
+    return dict(devices), dict(sorted(browsers.items(), key=lambda b: (-b[1], b[0])))
 
 
 def _summary(row: asyncpg.Record, window: Window) -> Summary:
@@ -153,38 +230,58 @@ def _summary(row: asyncpg.Record, window: Window) -> Summary:
     return Summary(
         row["people"], row["all_sessions"], _seconds(avg_watched_ms),
         _seconds(row["median_watched_ms"]), _seconds(row["p90_watched_ms"]),
-        _seconds(row["avg_present_ms"]), round(share, 4),
+        _seconds(row["avg_present_ms"]), _seconds(row["avg_active_ms"]), round(share, 4),
+        *_mix(row),
     )  # fmt: skip
 
 
-def encode_cursor(watched_ms: int, viewer: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([watched_ms, viewer]).encode()).decode()
+def encode_cursor(cursor: Cursor) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
+def decode_cursor(text: str) -> Cursor:
     """Raises ValueError for anything but a cursor this module made."""
-    watched_ms, viewer = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    if not isinstance(watched_ms, int) or not isinstance(viewer, str):
-        raise ValueError("not a report cursor")
-    return watched_ms, viewer
+    try:
+        return msgspec.json.decode(base64.urlsafe_b64decode(text.encode()), type=Cursor)
+    except (msgspec.DecodeError, ValueError) as e:
+        raise ValueError("not a report cursor") from e
+
+
+def _args(webinar_id: UUID, window: Window, stale_ms: int) -> tuple[Any, ...]:
+    return (webinar_id, window.content_from, window.content_to, window.now_ms, stale_ms,
+            window.collect_to)  # fmt: skip
+
+
+async def summary(pg: asyncpg.Pool, webinar_id: UUID, window: Window, stale_ms: int) -> Summary:
+    with postgres_boundary():
+        row = await pg.fetchrow(SUMMARY, *_args(webinar_id, window, stale_ms))
+    return _summary(row, window)
+
+
+async def people(
+    pg: asyncpg.Pool, webinar_id: UUID, stale_ms: int, limit: int, cursor: Cursor
+) -> tuple[list[Person], Cursor | None]:
+    """A page of people after the cursor's, and the cursor after it (None at the end)."""
+    args = _args(webinar_id, cursor.window, stale_ms)
+    with postgres_boundary():
+        rows = await pg.fetch(PAGE, *args, cursor.after, limit)
+    page = [_person(r) for r in rows]
+    more = len(page) == limit
+    return page, Cursor(cursor.window, page[-1].viewer) if more else None
 
 
 async def watch_time(
-    pg: asyncpg.Pool,
-    webinar_id: UUID,
-    window: Window,
-    now_ms: int,
-    stale_ms: int,
-    limit: int,
-    cursor: str | None = None,
+    pg: asyncpg.Pool, webinar_id: UUID, stale_ms: int, limit: int, cursor: Cursor
 ) -> Page:
-    after = decode_cursor(cursor) if cursor else (None, None)
-    args = (webinar_id, window.content_from, window.content_to, now_ms, stale_ms,
-            window.collect_to, limit, *after)  # fmt: skip
-    with postgres_boundary():
-        rows = await pg.fetch(REPORT, *args)
-    people = [_person(r) for r in rows if r["viewer"] is not None]
-    last = rows[-1] if people else None
-    more = last is not None and len(people) == limit
-    next_cursor = encode_cursor(last["watched_ms"], last["viewer"]) if more and last else None
-    return Page(_summary(rows[0], window), people, next_cursor)
+    """A page; with the summary too on the first one (no one ``after`` yet)."""
+    window = cursor.window
+    listing = people(pg, webinar_id, stale_ms, limit, cursor)
+    if cursor.after:
+        figures = None
+        page, following = await listing
+    else:
+        figures, (page, following) = await asyncio.gather(
+            summary(pg, webinar_id, window, stale_ms), listing
+        )
+    next_cursor = encode_cursor(following) if following else None
+    return Page(window, figures, page, next_cursor)

@@ -1,4 +1,4 @@
-"""Organisers' reports: watch time per person (JSON or CSV) and concurrency over time."""
+"""Organisers' reports: watch time per person and concurrency over time, JSON or CSV."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import csv
 import functools
 import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from prometheus_client import Histogram
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway import auth, bodies, report
@@ -27,7 +27,11 @@ REPORT_SECONDS = Histogram(
 )
 PAGE_DEFAULT, PAGE_MAX = 1000, 10_000
 CSV_COLUMNS = ("viewer", "user_id", "sessions", "watched_seconds", "present_seconds",
-               "first_entered_at", "last_seen_at")  # fmt: skip
+               "first_entered_at", "last_seen_at", "active_seconds", "device",
+               "browser")  # fmt: skip
+CONCURRENCY_COLUMNS = ("at", "viewers", "active_sessions")
+FORMATS = ("json", "csv")
+CSV = "text/csv; charset=utf-8"
 
 CONCURRENCY = """
 SELECT bucket_at, viewers, active_sessions FROM webinar_viewer_snapshots
@@ -45,14 +49,11 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
-def _cursor(request: Request) -> str | None:
-    cursor = request.query_params.get("cursor")
-    if cursor is not None:
-        try:
-            report.decode_cursor(cursor)
-        except (ValueError, TypeError):
-            raise GatewayError(422, "invalid_field", "cursor is not one this API gave") from None
-    return cursor
+def _format(request: Request) -> str:
+    kind = request.query_params.get("format", "json")
+    if kind not in FORMATS:
+        raise GatewayError(422, "invalid_field", "format must be json or csv")
+    return kind
 
 
 async def _webinar(request: Request) -> webinars.Webinar:
@@ -63,43 +64,56 @@ async def _webinar(request: Request) -> webinars.Webinar:
     return webinar
 
 
+async def _snapshot(request: Request, webinar: webinars.Webinar) -> report.Cursor:
+    """The first page of a report as of now (Redis time)."""
+    now_ms = await clock.server_ms(request.state.redis)
+    return report.Cursor(report.Window.of(webinar, now_ms), "")
+
+
+async def _cursor(request: Request, webinar: webinars.Webinar) -> report.Cursor:
+    """The request's cursor; without one, a new snapshot."""
+    text = request.query_params.get("cursor")
+    if text is None:
+        return await _snapshot(request, webinar)
+    try:
+        return report.decode_cursor(text)
+    except ValueError:
+        raise GatewayError(422, "invalid_field", "cursor is not one this API gave") from None
+
+
+def _csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
 async def watch_time(request: Request) -> Response:
     started = time.perf_counter()
     webinar = await _webinar(request)
-    kind = request.query_params.get("format", "json")
-    if kind not in ("json", "csv"):
-        raise GatewayError(422, "invalid_field", "format must be json or csv")
-    now_ms = await clock.server_ms(request.state.redis)
-    window = report.Window.of(webinar, now_ms)
-    build = _csv if kind == "csv" else _json
-    response = await build(request, webinar.id, window, now_ms)
-    REPORT_SECONDS.labels(kind).observe(time.perf_counter() - started)
+    if _format(request) == "csv":  # everybody, of a snapshot of its own
+        return await _csv(request, webinar.id, await _snapshot(request, webinar), started)
+    limit, cursor = _limit(request), await _cursor(request, webinar)
+    stale_ms = request.state.settings.stale_after_ms
+    page = await report.watch_time(request.state.pg, webinar.id, stale_ms, limit, cursor)
+    response = await _json(request, webinar.id, page)
+    REPORT_SECONDS.labels("json").observe(time.perf_counter() - started)
     return response
 
 
-async def _page(
-    request: Request,
-    webinar_id: UUID,
-    window: report.Window,
-    now_ms: int,
-    limit: int,
-    cursor: str | None,
-) -> report.Page:
-    stale_ms = request.state.settings.stale_after_ms
-    return await report.watch_time(request.state.pg, webinar_id, window, now_ms, stale_ms,
-                                   limit, cursor)  # fmt: skip
-
-
-async def _json(request: Request, webinar_id: UUID, window: report.Window, now_ms: int) -> Response:
-    page = await _page(request, webinar_id, window, now_ms, _limit(request), _cursor(request))
+async def _json(request: Request, webinar_id: UUID, page: report.Page) -> Response:
     live = await request.state.store.live(webinar_id)
+    window = page.window
     return json_response({
         "webinar_id": webinar_id,
         "content_from": _iso(window.content_from),
         "content_to": _iso(window.content_to),
         "content_duration_seconds": window.duration_ms / 1000,
         "collect_to": _iso(window.collect_to),
-        "generated_at": _iso(now_ms),
+        "generated_at": _iso(window.now_ms),
         "live": live._asdict() if live else {"viewers": 0, "active_sessions": 0},
         "summary": page.summary,
         "viewers": page.viewers,
@@ -110,29 +124,39 @@ async def _json(request: Request, webinar_id: UUID, window: report.Window, now_m
 def _csv_row(person: report.Person) -> list[Any]:
     return [person.viewer, person.user_id or "", person.sessions, person.watched_seconds,
             person.present_seconds, person.first_entered_at.isoformat(),
-            person.last_seen_at.isoformat()]  # fmt: skip
+            person.last_seen_at.isoformat(), person.active_seconds, person.device,
+            person.browser]  # fmt: skip
 
 
-async def _csv(request: Request, webinar_id: UUID, window: report.Window, now_ms: int) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    cursor: str | None = None
-    while True:
-        page = await _page(request, webinar_id, window, now_ms, PAGE_MAX, cursor)
-        writer.writerows(_csv_row(p) for p in page.viewers)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    filename = f"watch-time-{webinar_id}.csv"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+async def _csv(
+    request: Request, webinar_id: UUID, cursor: report.Cursor, started: float
+) -> Response:
+    """Every page of one snapshot, streamed. The first is read before the answer starts,
+    so that an outage is still an HTTP error; a later one cuts the download short."""
+    pg, stale_ms = request.state.pg, request.state.settings.stale_after_ms
+    people, following = await report.people(pg, webinar_id, stale_ms, PAGE_MAX, cursor)
+
+    async def lines() -> AsyncIterator[str]:
+        nonlocal people, following
+        yield _csv_text([CSV_COLUMNS, *map(_csv_row, people)])
+        while following is not None:
+            people, following = await report.people(pg, webinar_id, stale_ms, PAGE_MAX, following)
+            yield _csv_text(map(_csv_row, people))
+        REPORT_SECONDS.labels("csv").observe(time.perf_counter() - started)
+
+    name = f"watch-time-{webinar_id}.csv"
+    return StreamingResponse(lines(), media_type=CSV, headers=_attachment(name))
 
 
 async def concurrency(request: Request) -> Response:
     webinar = await _webinar(request)
+    kind = _format(request)
     with postgres_boundary():
         rows = await request.state.pg.fetch(CONCURRENCY, webinar.id)
+    if kind == "csv":
+        body = _csv_text([CONCURRENCY_COLUMNS, *((r["bucket_at"].isoformat(), r["viewers"],
+                                                 r["active_sessions"]) for r in rows)])  # fmt: skip
+        return Response(body, media_type=CSV, headers=_attachment(f"concurrency-{webinar.id}.csv"))
     points = [{"at": r["bucket_at"], "viewers": r["viewers"],
                "active_sessions": r["active_sessions"]} for r in rows]  # fmt: skip
     return json_response({"webinar_id": webinar.id, "points": points})

@@ -33,12 +33,15 @@ class RequestIds:
         return f"{self.prefix}{next(self.counter):x}"
 
 
-def extras(user_agent: str, referrer: str, client: tuple[str, int] | None) -> dict[str, str]:
+def extras(
+    user_agent: str, referrer: str, client: tuple[str, int] | None, visitor_id: str | None
+) -> dict[str, str]:
     """Write-once details of a new session, clipped so a header cannot bloat Redis."""
     return {
         "user_agent": user_agent[: keys.MAX_EXTRA_BYTES],
         "referrer": referrer[: keys.MAX_EXTRA_BYTES],
         "ip_address": client[0] if client else "",
+        "visitor_id": visitor_id or "",
     }
 
 
@@ -49,7 +52,10 @@ async def track(request: Request) -> Response:
     user_id = auth.viewer(state.settings, auth.bearer(request))
     session_id = body.required_session()
     details = extras(
-        request.headers.get("user-agent", ""), request.headers.get("referer", ""), request.client
+        request.headers.get("user-agent", ""),
+        request.headers.get("referer", ""),
+        request.client,
+        body.visitor_id,
     ) | {
         "agency_id": body.agency_id or "",
         "client_id": body.client_id or "",

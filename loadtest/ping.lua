@@ -1,8 +1,8 @@
 -- wrk script of `make bench`: visible pings spread over SESSIONS sessions per thread,
 -- so none repeats within MIN_PING_INTERVAL_SECONDS (each run starts at a random one, so
 -- back-to-back runs do not ping the same sessions at once); DELAY_MS paces connections.
--- COUNT_ANSWERS=1 (the spike, loadtest/spike.py) counts answers by status, and 503s and
--- 429s without Retry-After, at some cost in wrk's own CPU.
+-- COUNT_ANSWERS=1 (the spike, loadtest/spike.py) counts answers by status and error code,
+-- and 503s and 429s without Retry-After, at some cost in wrk's own CPU.
 local sessions = tonumber(os.getenv("SESSIONS") or "20000")
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local threads = {}
@@ -34,7 +34,11 @@ end
 
 if os.getenv("COUNT_ANSWERS") == "1" then
   function response(status, headers, body)
-    answers[status] = (answers[status] or 0) + 1
+    local answer = tostring(status)
+    if status >= 400 then  -- by error code: overloaded, redis_unavailable, too_many_pings ...
+      answer = answer .. " " .. (string.match(body or "", '"error":"([^"]+)"') or "?")
+    end
+    answers[answer] = (answers[answer] or 0) + 1
     local retry_after = headers["retry-after"] or headers["Retry-After"]
     if (status == 503 or status == 429) and not retry_after then
       answers["bare"] = (answers["bare"] or 0) + 1
@@ -51,7 +55,7 @@ function done(summary, latency, requests)
     summary.errors.read, summary.errors.write, summary.errors.timeout))
   for _, thread in ipairs(threads) do
     for status, count in pairs(thread:get("answers")) do
-      io.write(string.format("ANSWER %s %d\n", status, count))
+      io.write(string.format("ANSWER %s=%d\n", status, count))
     end
   end
 end

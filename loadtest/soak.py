@@ -113,9 +113,13 @@ class Sampler(threading.Thread):
 
 
 def _name(role: str, process: psutil.Process) -> str:
-    """``gateway:<pid>``; PostgreSQL's by their title: ``postgres: checkpointer:<pid>``."""
+    """``gateway:<pid>``; PostgreSQL's by their title, ``postgres: checkpointer:<pid>``, a
+    backend's without its state (idle, INSERT …), which changes all the time."""
     title = process.cmdline()[0] if role == "postgres" else role
-    return f"{title if title.startswith('postgres') else role}:{process.pid}"
+    if not title.startswith("postgres"):
+        return f"{role}:{process.pid}"
+    client, found, _ = title.partition(")")
+    return f"{(client + found) if found else title.strip()}:{process.pid}"
 
 
 def _redis_of(process: psutil.Process) -> redis.Redis:

@@ -16,7 +16,8 @@ import httpx2
 import pytest
 from browsers import ADMIN_TOKEN, DESKTOP, PATIENCE_SECONDS, eventually, screenshots
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
-from support import add_snapshots, at, iso, seed
+from redis import Redis
+from support import DESKTOP_CHROME, IPHONE_SAFARI, add_snapshots, at, iso, seed
 
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
@@ -26,7 +27,7 @@ ZONE = ZoneInfo(TIMEZONE)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONTENT_SECONDS = 100
 USER_A, USER_B, USER_C = (str(UUID(int=n)) for n in (1, 2, 3))
-COLUMNS = ("viewer", "sessions", "watched", "present", "share", "first", "last")
+COLUMNS = ("viewer", "sessions", "watched", "active", "present", "share", "first", "last", "device")
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +68,9 @@ def audience(gateway: str, settings: Settings, s0: int) -> UUID:
     | user B  | [10, 40) within (10, 100), [30, 70) within (30, 80)         | 60      | 100     |
     | early   | [-30, 25) within (-30, 25)                                  | 25      | 25      |
     | shy     | never visible, within (20, 60)                              | 0       | 40      |
+
+    User C came on a desktop Chrome, A on an iPhone, B's first tab on an iPhone too; the
+    guests sent no user agent. All were active while watching, but A from 50 s on.
     """
     webinar = uuid4()
     put_schedule(gateway, webinar, {
@@ -76,12 +80,14 @@ def audience(gateway: str, settings: Settings, s0: int) -> UUID:
     })  # fmt: skip
 
     async def sessions(store: SessionStore) -> None:
-        await store.track(webinar, "c-1", USER_C, now_ms=at(s0, 0))
+        desktop, phone = {"user_agent": DESKTOP_CHROME}, {"user_agent": IPHONE_SAFARI}
+        await store.track(webinar, "c-1", USER_C, extras=desktop, now_ms=at(s0, 0))
         await store.exit(webinar, "c-1", USER_C, now_ms=at(s0, 97.4))
-        await store.track(webinar, "a-1", USER_A, now_ms=at(s0, -10))
+        await store.track(webinar, "a-1", USER_A, extras=phone, now_ms=at(s0, -10))
+        await store.ping(webinar, "a-1", USER_A, "a1", active=False, now_ms=at(s0, 50))
         await store.exit(webinar, "a-1", USER_A, now_ms=at(s0, 95))
-        await store.track(webinar, "b-1", USER_B, now_ms=at(s0, 10))
-        await store.track(webinar, "b-2", USER_B, now_ms=at(s0, 30))
+        await store.track(webinar, "b-1", USER_B, extras=phone, now_ms=at(s0, 10))
+        await store.track(webinar, "b-2", USER_B, extras=desktop, now_ms=at(s0, 30))
         await store.ping(webinar, "b-1", USER_B, "b1", visible=False, now_ms=at(s0, 40))
         await store.ping(webinar, "b-2", USER_B, "b2", visible=False, now_ms=at(s0, 70))
         await store.exit(webinar, "b-2", USER_B, now_ms=at(s0, 80))
@@ -133,6 +139,13 @@ def histogram(tab: Page) -> list[int]:
     return [int(n) for n in counts]
 
 
+def devices(tab: Page) -> dict[str, int]:
+    bars = tab.eval_on_selector_all(
+        "#devices rect", "bars => bars.map(b => [b.dataset.device, b.dataset.count])"
+    )
+    return {device: int(n) for device, n in bars}
+
+
 def summary(tab: Page) -> dict[str, str]:
     pairs = tab.eval_on_selector_all(
         "#summary div", "ds => ds.map(d => [d.firstChild.textContent, d.lastChild.textContent])"
@@ -151,16 +164,26 @@ def test_the_report_as_shown(gateway: str, audience: UUID, organiser: Page, s0: 
     expect(tab.locator("#title")).to_have_text("Quarterly results")
     expect(tab.locator("#live")).to_have_text("1 watching now · 1 open session")
     assert rows(tab) == [
-        {"viewer": f"user:{USER_C}", "sessions": "1", "watched": "1:37", "present": "1:37",
-         "share": "97.4%", "first": local_text(at(s0, 0)), "last": local_text(at(s0, 97.4))},
-        {"viewer": f"user:{USER_A}", "sessions": "1", "watched": "1:35", "present": "1:35",
-         "share": "95.0%", "first": local_text(at(s0, -10)), "last": local_text(at(s0, 95))},
-        {"viewer": f"user:{USER_B}", "sessions": "2", "watched": "1:00", "present": "1:40",
-         "share": "60.0%", "first": local_text(at(s0, 10)), "last": local_text(at(s0, 100))},
-        {"viewer": "guest:early", "sessions": "1", "watched": "0:25", "present": "0:25",
-         "share": "25.0%", "first": local_text(at(s0, -30)), "last": local_text(at(s0, 25))},
-        {"viewer": "guest:shy", "sessions": "1", "watched": "0:00", "present": "0:40",
-         "share": "0.0%", "first": local_text(at(s0, 20)), "last": local_text(at(s0, 60))},
+        {"viewer": f"user:{USER_C}", "sessions": "1", "watched": "1:37", "active": "1:37",
+         "present": "1:37",
+         "share": "97.4%", "first": local_text(at(s0, 0)), "last": local_text(at(s0, 97.4)),
+         "device": "desktop · Chrome"},
+        {"viewer": f"user:{USER_A}", "sessions": "1", "watched": "1:35", "active": "0:50",
+         "present": "1:35",
+         "share": "95.0%", "first": local_text(at(s0, -10)), "last": local_text(at(s0, 95)),
+         "device": "mobile · Safari"},
+        {"viewer": f"user:{USER_B}", "sessions": "2", "watched": "1:00", "active": "1:00",
+         "present": "1:40",
+         "share": "60.0%", "first": local_text(at(s0, 10)), "last": local_text(at(s0, 100)),
+         "device": "mobile · Safari"},
+        {"viewer": "guest:early", "sessions": "1", "watched": "0:25", "active": "0:25",
+         "present": "0:25",
+         "share": "25.0%", "first": local_text(at(s0, -30)), "last": local_text(at(s0, 25)),
+         "device": "other · Other"},
+        {"viewer": "guest:shy", "sessions": "1", "watched": "0:00", "active": "0:00",
+         "present": "0:40",
+         "share": "0.0%", "first": local_text(at(s0, 20)), "last": local_text(at(s0, 60)),
+         "device": "other · Other"},
     ]  # fmt: skip
     assert summary(tab) == {
         "People": "5",
@@ -169,16 +192,20 @@ def test_the_report_as_shown(gateway: str, audience: UUID, organiser: Page, s0: 
         "Median watched": "1:00",
         "90th percentile watched": "1:36",  # 95 + 0.6 * (97.4 - 95)
         "Average present": "1:11",  # 357.4 s / 5
+        "Average active": "0:46",  # 232.4 s / 5
         "Average share watched": "55.5%",
         "Programme": "1:40",
     }
     # 0 %, 25 %, 60 %, 95 % and 97.4 % of the programme, in buckets of 10 %.
     assert histogram(tab) == [1, 0, 1, 0, 0, 0, 1, 0, 0, 2]
+    # The snapshots only: the webinar is over, its chart does not stretch to now.
     points = tab.eval_on_selector_all(
         "#concurrency circle.point",
         "ps => ps.map(p => [p.dataset.viewers, p.dataset.activeSessions])",
     )
     assert points == [["2", "2"], ["4", "5"], ["3", "3"]]
+    assert devices(tab) == {"desktop": 1, "mobile": 2, "tablet": 0, "bot": 0, "other": 2}
+    expect(tab.locator("#browsers")).to_have_text("Browsers: Other 2 · Safari 2 · Chrome 1")
 
     # The live count follows within a refresh.
     left = httpx2.post(
@@ -208,6 +235,7 @@ def test_sorting_by_a_column_header(gateway: str, audience: UUID, organiser: Pag
     assert sort_by(organiser, "viewer") == by_name[::-1]
     expect(header).to_have_attribute("aria-sort", "descending")
     assert sort_by(organiser, "present") == [b, c, a, "guest:shy", "guest:early"]
+    assert sort_by(organiser, "active") == [c, b, a, "guest:early", "guest:shy"]
     assert sort_by(organiser, "sessions") == [b, "guest:early", "guest:shy", a, c]
     assert sort_by(organiser, "first") == ["guest:early", a, c, b, "guest:shy"]
     assert sort_by(organiser, "last") == ["guest:early", "guest:shy", a, c, b]
@@ -394,3 +422,47 @@ def test_a_new_webinar_is_created_from_the_page(gateway: str, organiser: Page, s
     expect(organiser.locator("#concurrency")).to_have_text(
         "No snapshots yet: one a minute while people watch."
     )
+
+
+def test_a_live_webinar_s_charts_follow_the_live_count(
+    gateway: str, settings: Settings, organiser: Page, sync_redis: Redis
+) -> None:
+    """No button pressed: the concurrency chart ends at each live count, and the report
+    of a webinar still running reloads by itself."""
+    seconds, _ = sync_redis.time()
+    now = int(seconds) * 1000
+    webinar = uuid4()
+    put_schedule(gateway, webinar, {"title": "On air", "webinar_start_time": iso(now - 100_000)})
+
+    async def phone(store: SessionStore) -> None:
+        extras = {"user_agent": IPHONE_SAFARI}
+        await store.track(webinar, "phone", "", extras=extras, now_ms=now - 90_000)
+        await store.ping(webinar, "phone", "", "1", now_ms=now - 5000)
+
+    # Later, at the Redis clock's now: the flusher has written everything before it.
+    async def desk(store: SessionStore) -> None:
+        await store.track(webinar, "desk", "", extras={"user_agent": DESKTOP_CHROME})
+
+    seed(settings, phone)
+    sign_in(organiser, gateway, webinar)
+    expect(organiser.locator("#people tbody tr[data-viewer]")).to_have_count(1)
+    expect(organiser.locator("#live")).to_have_text("1 watching now · 1 open session")
+    expect(organiser.locator("#concurrency circle.point.live")).to_have_attribute(
+        "data-viewers", "1"
+    )
+    assert devices(organiser)["mobile"] == 1
+
+    seed(settings, desk)
+    add_snapshots(settings, webinar, [(now - 60_000, 1, 1)])
+    later = {"timeout": 6 * PATIENCE_SECONDS * 1000 / 3}  # two live refreshes and a report
+    expect(organiser.locator("#people tbody tr[data-viewer]")).to_have_count(2, **later)
+    expect(organiser.locator("#live")).to_have_text("2 watching now · 2 open sessions")
+    expect(organiser.locator("#devices rect[data-device=desktop]")).to_have_attribute(
+        "data-count", "1"
+    )
+    points = organiser.eval_on_selector_all(
+        "#concurrency circle.point",
+        "ps => ps.map(p => [p.dataset.viewers, p.classList.contains('live')])",
+    )
+    assert points == [["1", False], ["2", True]]
+    assert summary(organiser)["People"] == "2"

@@ -25,7 +25,7 @@ from gateway.admission import Admission
 from gateway.app import create_app
 from watchtime import keys
 from watchtime.embedded import PostgresServer, RedisServer
-from watchtime.settings import Settings
+from watchtime.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.anyio
 ADMIN = {"Authorization": "Bearer admission-admin-token"}
@@ -134,3 +134,15 @@ def test_the_access_log_records_the_refusals_too(
     [line] = [r for r in caplog.records if r.name == "watchtime.access"]
     assert (line.method, line.path, line.status) == ("POST", path, 503)  # type: ignore[attr-defined]
     assert snapshot(sync_redis) == {}
+
+
+def test_the_admission_settings_are_read_and_bounded():
+    settings = Settings.from_env(
+        {"ADMISSION_MAX_IN_FLIGHT": "64", "ADMISSION_RETRY_AFTER_SECONDS": "5"}
+    )
+    assert (settings.admission_max_in_flight, settings.admission_retry_after_seconds) == (64, 5)
+    assert Settings.from_env({}).admission_max_in_flight == 500
+    for name, value in [("ADMISSION_MAX_IN_FLIGHT", "0"), ("ADMISSION_RETRY_AFTER_SECONDS", "0"),
+                        ("ADMISSION_RETRY_AFTER_SECONDS", "301")]:  # fmt: skip
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: value})

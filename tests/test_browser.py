@@ -280,3 +280,61 @@ def test_failed_pings_are_retried_after_growing_waits(
     assert tab.evaluate("watchtime.sessionId") == session_id
     assert sessions.open() == [session_id]
     assert sessions.fields(session_id)["visible"] == "1"
+
+
+def visitor_of(redis: Redis, webinar: UUID, session_id: str) -> str | None:
+    """The visitor id the gateway stored with a session, if any."""
+    value = redis.hget(keys.extras(webinar, session_id), "visitor_id")
+    return value.decode() if value else None
+
+
+def test_a_guest_keeps_one_visitor_id_across_page_loads(
+    gateway: str, webinar: UUID, tab: Page, sessions: Sessions, sync_redis: Redis
+) -> None:
+    first = open_demo(tab, gateway, webinar)
+    sessions.after_pings(first, 1)
+    kept = tab.evaluate("localStorage.getItem('watchtime.visitorId')")
+    assert re.fullmatch(r"[0-9a-f]{32}", kept)
+    assert visitor_of(sync_redis, webinar, first) == kept
+    assert tab.evaluate("document.cookie") == ""
+
+    tab.reload()
+    second: str = eventually(
+        lambda: (s := tab.evaluate("watchtime.sessionId")) not in (first, None) and s,
+        "the reloaded page's session",
+    )
+    sessions.after_pings(second, 1)
+    assert visitor_of(sync_redis, webinar, second) == kept
+
+    # Turned off: no visitor id sent, none kept.
+    tab.evaluate("localStorage.clear()")
+    third = tab.evaluate(
+        """webinarId => {
+            watchtime.stop();
+            return WatchTime.start({webinarId, rememberVisitor: false}).sessionId;
+        }""",
+        str(webinar),
+    )
+    sessions.after_pings(third, 1)
+    assert visitor_of(sync_redis, webinar, third) is None
+    assert tab.evaluate("localStorage.length") == 0
+
+
+def test_a_visible_page_without_input_is_reported_idle_until_the_next_input(
+    gateway: str, webinar: UUID, tab: Page, sessions: Sessions
+) -> None:
+    """Nobody touches the page: a heartbeat later it says it is idle; the first input
+    after that is reported at once, not at the next heartbeat."""
+    tab.clock.install()
+    session_id = open_demo(tab, gateway, webinar)
+    idle = sessions.when(session_id, "active", "0")
+    assert idle["visible"] == "1"
+
+    pause_timers(tab)  # no heartbeat now: only an immediate ping can come
+    # Past MIN_PING_INTERVAL_SECONDS since that heartbeat: a sooner ping that repeats the
+    # visibility would be answered 429, and its retry wait on the paused clock.
+    tab.wait_for_timeout(2 * HEARTBEAT_SECONDS * 1000 / 5)
+    tab.mouse.move(40, 40)
+    tab.mouse.move(80, 60)
+    # With the timers paused only the client's immediate ping can say so.
+    sessions.when(session_id, "active", "1")

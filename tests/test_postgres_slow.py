@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from support import acknowledged, flush, session_rows
 
 from watchtime.errors import BackendUnavailable
-from watchtime.settings import Settings
+from watchtime.settings import Settings, SettingsError
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 W = uuid4()
@@ -78,3 +78,15 @@ def test_slow_postgres_reports_answer_503_and_the_flusher_backs_off_and_catches_
     answer = client.get(report, headers=ADMIN)
     assert answer.status_code == 200
     assert answer.json()["summary"]["sessions"] == len(SESSIONS)
+
+
+def test_the_timeouts_are_settings_with_bounds():
+    settings = Settings.from_env(
+        {"REPORT_TIMEOUT_SECONDS": "5", "POSTGRES_COMMAND_TIMEOUT_SECONDS": "2.5"}
+    )
+    assert (settings.report_timeout_seconds, settings.postgres_command_timeout_seconds) == (5, 2.5)
+    defaults = Settings.from_env({})
+    assert (defaults.report_timeout_seconds, defaults.postgres_command_timeout_seconds) == (30, 30)
+    for name in ("REPORT_TIMEOUT_SECONDS", "POSTGRES_COMMAND_TIMEOUT_SECONDS"):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: "0"})

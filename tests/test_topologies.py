@@ -36,7 +36,8 @@ async def audience(store: SessionStore, webinar: UUID, rng: random.Random) -> No
             for step in range(rng.randrange(3, 30)):
                 t += rng.choice([1_000, 30_000, 120_000, 500_000])
                 await store.ping(webinar, session_id, user, f"r{step}",
-                                 visible=rng.random() < 0.7, now_ms=t)  # fmt: skip
+                                 visible=rng.random() < 0.7, active=rng.random() < 0.6,
+                                 now_ms=t)  # fmt: skip
             if rng.random() < 0.6:
                 await store.exit(webinar, session_id, user, now_ms=t + rng.randrange(0, 90_000))
 
@@ -45,7 +46,7 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
     await truncate(database_url)
     async with backends(settings, pg_max_size=2, batched=True) as b:
         await b.redis.flushall()
-        window = report.Window(T0, T0 + 3_600_000, T0 + 3_600_000)
+        window = report.Window(T0, T0 + 3_600_000, T0 + 3_600_000, T0 + 86_400_000)
         pages = []
         for webinar in WEBINARS:
             schedule = webinars.Schedule(webinar_start_time=datetime.fromtimestamp(T0 / 1000, UTC))
@@ -54,8 +55,8 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
             await Sweeper(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
             while await Flusher(b, settings).cycle():
                 pass
-            page = await report.watch_time(b.pg, webinar, window, T0 + 86_400_000,
-                                           settings.stale_after_ms, 1000)  # fmt: skip
+            page = await report.watch_time(b.pg, webinar, settings.stale_after_ms, 1000,
+                                           report.Cursor(window, ""))  # fmt: skip
             pages.append(msgspec.to_builtins(page))
         return pages
 
@@ -72,3 +73,7 @@ async def test_the_same_scenario_gives_the_same_report(
     people = [len(page["viewers"]) for page in standalone]  # type: ignore[index]
     assert people == [35, 35, 35]  # 20 signed-in people, 15 guest tabs
     assert all(page["summary"]["avg_watched_seconds"] > 0 for page in standalone)  # type: ignore[index]
+    for page in standalone:
+        people = page["viewers"]  # type: ignore[index]
+        assert all(p["active_seconds"] <= p["watched_seconds"] for p in people)
+        assert sum(p["active_seconds"] for p in people) < sum(p["watched_seconds"] for p in people)

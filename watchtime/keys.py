@@ -81,13 +81,19 @@ def session(webinar_id: UUID, session_id: str) -> str:
 
 def extras(webinar_id: UUID, session_id: str) -> str:
     """Hash: write-once details, kept apart because they are long: user_agent, referrer,
-    ip_address, agency_id, client_id."""
+    ip_address, agency_id, client_id, visitor_id."""
     return f"{tag(webinar_id)}:e:{session_id}"
 
 
 def intervals(webinar_id: UUID, session_id: str) -> str:
     """String: the session's credited visible intervals, big-endian int64 ms pairs."""
     return f"{tag(webinar_id)}:i:{session_id}"
+
+
+def active_intervals(webinar_id: UUID, session_id: str) -> str:
+    """String: the credited intervals the client also began active (R-EXT-5), as
+    ``intervals``."""
+    return f"{tag(webinar_id)}:ai:{session_id}"
 
 
 def active(webinar_id: UUID) -> str:
@@ -116,12 +122,14 @@ def tabs(webinar_id: UUID) -> str:
     return f"{tag(webinar_id)}:tabs"
 
 
-def session_record(webinar_id: UUID, session_id: str) -> tuple[str, str, str]:
-    """The keys the flusher reads and retires together: hot fields, details, interval log."""
+def session_record(webinar_id: UUID, session_id: str) -> tuple[str, str, str, str]:
+    """The keys the flusher reads and retires together: hot fields, details, interval log,
+    active interval log."""
     return (
         session(webinar_id, session_id),
         extras(webinar_id, session_id),
         intervals(webinar_id, session_id),
+        active_intervals(webinar_id, session_id),
     )
 
 
@@ -133,7 +141,8 @@ def lease(webinar_id: UUID, job: str) -> str:
 def session_keys(webinar_id: UUID, session_id: str) -> list[str]:
     """KEYS of the track, ping and exit scripts, in the order they expect."""
     meta_key, *shared = _webinar_keys(webinar_id)
-    return [meta_key, *session_record(webinar_id, session_id), *shared]
+    *record, active_log = session_record(webinar_id, session_id)
+    return [meta_key, *record, *shared, active_log]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -75,6 +75,7 @@ class Details(NamedTuple):
     ip_address: str | None = None
     agency_id: str | None = None
     client_id: str | None = None
+    visitor_id: str | None = None
 
 
 class Collected(NamedTuple):
@@ -85,6 +86,7 @@ class Collected(NamedTuple):
     hot: Hot
     details: Details
     log: bytes
+    active_log: bytes
 
     @property
     def exists(self) -> bool:
@@ -252,12 +254,12 @@ class SessionStore:
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields, details (until its row is
-        stored) and interval log."""
+        stored) and interval logs."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, _COLLECT_ARGS)
         return [
-            Collected(session_id, Hot(*_texts(hot)), Details(*_texts(details)), log)
-            for session_id, (hot, details, log) in zip(session_ids, replies, strict=True)
+            Collected(session_id, Hot(*_texts(hot)), Details(*_texts(details)), log, active)
+            for session_id, (hot, details, log, active) in zip(session_ids, replies, strict=True)
         ]
 
     async def ack(

@@ -20,6 +20,9 @@ export interface Options {
   agencyId?: string;
   /** Stored with the session (64 characters at most). */
   clientId?: string;
+  /** false: send no visitor id. By default a random one is kept in localStorage, so a
+   *  guest's page loads are one person in reports. */
+  rememberVisitor?: boolean;
   /** Called after every track and ping. */
   onStatus?: (status: Status) => void;
 }

@@ -39,10 +39,30 @@ var WatchTime = (function (global) {
   const newSessionId = () =>
     `session_${Date.now()}_${Math.random().toString(36).slice(2, 12)}`;
 
-  const viewState = () => ({
-    is_visible: document.visibilityState === "visible",
-    is_active: document.hasFocus(),
-  });
+  // Input, pointer or focus: the signs that someone is at the page, as page-ping
+  // trackers count them (captured on the window, so scrolls inside elements count too).
+  const ACTIVITY_EVENTS = ["keydown", "pointerdown", "pointermove", "wheel", "scroll",
+    "touchstart", "focus"];
+  const LISTEN = {capture: true, passive: true};
+  // The visitor id kept across page loads (localStorage, this origin; never a cookie).
+  const VISITOR_KEY = "watchtime.visitorId";
+  const VISITOR_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+  /** This browser's visitor id, made once; null if storage is off or refused. */
+  function visitorId(options) {
+    if (options.rememberVisitor === false) return null;
+    try {
+      let id = global.localStorage.getItem(VISITOR_KEY);
+      if (!VISITOR_ID.test(id || "")) {
+        const bytes = global.crypto.getRandomValues(new Uint8Array(16));
+        id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+        global.localStorage.setItem(VISITOR_KEY, id);
+      }
+      return id;
+    } catch (error) {
+      return null;  // storage disabled (privacy settings, sandboxed frames)
+    }
+  }
 
   /** The server's Retry-After in ms (seconds only, as the gateway sends it); 0 if none. */
   const retryAfterMs = (response) =>
@@ -67,18 +87,26 @@ var WatchTime = (function (global) {
       this.onVisibilityChange = this.onVisibilityChange.bind(this);
       this.leave = this.leave.bind(this);
       this.onPageShow = this.onPageShow.bind(this);
+      this.visitorId = visitorId(options);
+      this.lastInput = Date.now();  // opening the page is a sign of someone there
+      this.reportedActive = true;
+      this.onActivity = this.onActivity.bind(this);
     }
 
     listen() {
       document.addEventListener("visibilitychange", this.onVisibilityChange);
       global.addEventListener("pagehide", this.leave);
       global.addEventListener("pageshow", this.onPageShow);
+      for (const name of ACTIVITY_EVENTS) global.addEventListener(name, this.onActivity, LISTEN);
     }
 
     stop() {
       document.removeEventListener("visibilitychange", this.onVisibilityChange);
       global.removeEventListener("pagehide", this.leave);
       global.removeEventListener("pageshow", this.onPageShow);
+      for (const name of ACTIVITY_EVENTS) {
+        global.removeEventListener(name, this.onActivity, LISTEN);
+      }
       clearTimeout(this.timer);
       if (this.busy) this.busy.abort();
       // The page stays: exit can be sent with fetch and asked again if refused.
@@ -111,6 +139,23 @@ var WatchTime = (function (global) {
       // While a refused request waits out its Retry-After, the retry reports the state.
       if (this.busy || Date.now() < this.holdUntil) this.pingSoon = true;
       else this.send();
+    }
+
+    // Back from idle: said at once, as a visibility change is, so that the active time
+    // starts now rather than at the next heartbeat.
+    onActivity() {
+      this.lastInput = Date.now();
+      if (this.reportedActive || !this.sessionId || !this.tracked) return;
+      this.reportedActive = true;
+      this.onVisibilityChange();
+    }
+
+    /** Visible, and active if someone gave input, pointer or focus within the interval. */
+    viewState() {
+      const visible = document.visibilityState === "visible";
+      const idleMs = Date.now() - this.lastInput;
+      this.reportedActive = visible && (idleMs < this.intervalMs || !this.tracked);
+      return {is_visible: visible, is_active: this.reportedActive};
     }
 
     // The page was left with an exit before it went into the back/forward cache.
@@ -151,7 +196,8 @@ var WatchTime = (function (global) {
     }
 
     post(request) {
-      const body = {session_id: this.sessionId, view_state: viewState()};
+      const body = {session_id: this.sessionId, view_state: this.viewState()};
+      if (this.visitorId) body.visitor_id = this.visitorId;
       if (request === "track") {
         body.agency_id = this.options.agencyId;
         body.client_id = this.options.clientId;
@@ -250,6 +296,8 @@ var WatchTime = (function (global) {
    * options.baseUrl    the gateway's origin, e.g. "https://watch.example.com"; default: this page's
    * options.token      the viewer's JWT, or a function returning the current one; omit for guests
    * options.agencyId, options.clientId   stored with the session (optional)
+   * options.rememberVisitor  false: no visitor id; by default a random one is kept in
+   *                    localStorage, so a guest's page loads are one person in reports
    * options.onStatus   called with {sessionId, request, status} after every track and ping;
    *                    status is the HTTP status, 0 for a network error or a timeout
    */

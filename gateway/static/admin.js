@@ -1,12 +1,19 @@
 /* The organiser's page, GET /admin/webinars/{webinar_id}: the schedule, the live count
    and the watch-time report of one webinar. The page is a static shell; every figure
    comes from the admin JSON API, called with the admin token the organiser enters (kept
-   in sessionStorage: this tab only). No dependencies, no build step. */
+   in sessionStorage: this tab only). No dependencies, no build step.
+   While the webinar can still gain watch time, the charts follow the live count: the
+   concurrency series with every live count, the report as often as its size allows. */
 (function () {
   "use strict";
 
   const TOKEN_KEY = "watchtime.adminToken";
   const LIVE_REFRESH_MS = 5000;
+  // A live report reloads when its last load is this many times its loading time old
+  // (at least one live refresh): a small webinar every 5 s, 100,000 people less often.
+  const REPORT_REFRESH_FACTOR = 20;
+  const DEVICES = ["desktop", "mobile", "tablet", "bot", "other"];
+  const BROWSERS_SHOWN = 6;
   const PAGE_SIZE = 1000; // people per report request
   const ROWS_STEP = 200; // table rows added to the page at a time
   const BUCKETS = 10; // histogram: 0–10 %, …, 90–100 % of the programme watched
@@ -189,6 +196,7 @@
         const counts = await getJson("/live");
         live.textContent = `${count(counts.viewers)} watching now · ` +
           plural(counts.active_sessions, "open session");
+        await followLive(counts);
       } catch (error) {
         if (error instanceof AuthError) return fail(error);
         live.textContent = "live count unavailable";
@@ -197,28 +205,69 @@
     liveTimer = setTimeout(refreshLive, LIVE_REFRESH_MS);
   }
 
+  /** With each live count: the concurrency chart ends at it, and a live report that is
+   *  due reloads (one load at a time). */
+  async function followLive(counts) {
+    charts.now = { at: new Date().toISOString(), ...counts };
+    if ($("report").hidden) return;
+    charts.points = (await getJson("/stats/concurrency")).points;
+    drawConcurrency();
+    if (reportDue()) await loadReport();
+  }
+
+  /** Whether the webinar could still gain watch time when the report was taken (without
+   *  an end yet, the report's windows end at its moment). */
+  function reportLive() {
+    const { generatedAt, collectTo } = reportState;
+    return Boolean(generatedAt) && Date.parse(generatedAt) <= Date.parse(collectTo);
+  }
+
+  function reportDue() {
+    const { loadedAt, loadMs } = reportState;
+    return !loading && reportLive() && Date.now() - loadedAt >= REPORT_REFRESH_FACTOR * loadMs;
+  }
+
   // ---- the report ---------------------------------------------------------------------
 
   let loads = 0; // the latest load: an older one that answers later is dropped
+  let loading = false;
+  const reportState = { generatedAt: null, collectTo: null, loadedAt: 0, loadMs: 0 };
 
   async function loadReport() {
     const load = ++loads;
+    const started = Date.now();
+    loading = true;
     $("progress").textContent = "Loading…";
-    const [{ report, people }, concurrency] = await Promise.all([
-      everyone(load),
-      getJson("/stats/concurrency"),
-    ]);
-    if (load !== loads) return;
+    try {
+      const [{ report, people }, concurrency] = await Promise.all([
+        everyone(load),
+        getJson("/stats/concurrency"),
+      ]);
+      if (load !== loads) return;
+      Object.assign(reportState, {
+        generatedAt: report.generated_at,
+        collectTo: report.collect_to,
+        loadedAt: Date.now(),
+        loadMs: Math.max(LIVE_REFRESH_MS / REPORT_REFRESH_FACTOR, Date.now() - started),
+      });
+      showReport(report, people, concurrency.points);
+    } finally {
+      if (load === loads) loading = false;
+    }
+  }
+
+  function showReport(report, people, points) {
     $("report").hidden = false; // first: the charts are drawn to the size they are shown at
     renderSummary(report);
     table.people = people;
     table.duration = report.content_duration_seconds;
-    table.shown = ROWS_STEP;
     sortRows();
     Object.assign(charts, {
       people,
       contentSeconds: report.content_duration_seconds,
-      points: concurrency.points,
+      points,
+      devices: report.summary.devices,
+      browsers: report.summary.browsers,
     });
     drawCharts();
     $("progress").textContent = `${plural(people.length, "person", "people")}, ` +
@@ -226,22 +275,22 @@
     $("report").dataset.generatedAt = report.generated_at;
   }
 
-  /** Every page of the report: sorting and the histogram need everybody. A person whose
-   *  watch time grew between two pages may come twice; the later row wins. */
+  /** Every page of the report: sorting and the histogram need everybody. The pages are
+   *  of one moment (the first page's), each person on exactly one of them. */
   async function everyone(load) {
-    const people = new Map();
+    const people = [];
     let report = null;
     let cursor = null;
     do {
       const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
       const page = await getJson(`/stats/watch-time?limit=${PAGE_SIZE}${after}`);
       report ??= page;
-      for (const person of page.viewers) people.set(person.viewer, person);
+      people.push(...page.viewers);
       cursor = page.next_cursor;
       $("progress").textContent =
-        `Loading… ${count(people.size)} of ${plural(report.summary.viewers, "person", "people")}`;
+        `Loading… ${count(people.length)} of ${plural(report.summary.viewers, "person", "people")}`;
     } while (cursor && load === loads);
-    return { report, people: [...people.values()] };
+    return { report, people };
   }
 
   function renderSummary(report) {
@@ -253,6 +302,7 @@
       ["Median watched", duration(s.median_watched_seconds)],
       ["90th percentile watched", duration(s.p90_watched_seconds)],
       ["Average present", duration(s.avg_present_seconds)],
+      ["Average active", duration(s.avg_active_seconds)],
       ["Average share watched", percent(s.avg_watched_share)],
       ["Programme", duration(report.content_duration_seconds)],
     ];
@@ -273,10 +323,12 @@
     viewer: { key: (p) => p.viewer, ascending: true },
     sessions: { key: (p) => p.sessions },
     watched: { key: (p) => p.watched_seconds },
+    active: { key: (p) => p.active_seconds },
     present: { key: (p) => p.present_seconds },
     share: { key: (p) => p.watched_seconds }, // every share has the same denominator
     first: { key: (p) => timeOf(p.first_entered_at), ascending: true },
     last: { key: (p) => timeOf(p.last_seen_at), ascending: true },
+    device: { key: (p) => `${p.device} ${p.browser}`, ascending: true },
   };
   // The server's order: most watched first, then by viewer.
   const table = { people: [], duration: 0, column: "watched", descending: true, shown: ROWS_STEP };
@@ -314,17 +366,19 @@
       cell("Viewer", p.viewer, { class: "viewer" }),
       cell("Sessions", count(p.sessions), { class: "num" }),
       durationCell("Watched", p.watched_seconds),
+      durationCell("Active", p.active_seconds),
       durationCell("Present", p.present_seconds),
       cell("Share", percent(share), { class: "num" }),
       cell("First entered", localText(p.first_entered_at)),
       cell("Last seen", localText(p.last_seen_at)),
+      cell("Device", `${p.device} · ${p.browser}`),
     );
   }
 
   function renderRows() {
     const rows = table.people.slice(0, table.shown).map(personRow);
     if (!rows.length) {
-      rows.push(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "Nobody yet.")));
+      rows.push(el("tr", {}, el("td", { colspan: 9, class: "empty" }, "Nobody yet.")));
     }
     $("people").tBodies[0].replaceChildren(...rows);
     const hidden = table.people.length - table.shown;
@@ -345,7 +399,9 @@
   // size on a phone; they are drawn again when that size changes.
   const CHART_HEIGHT = 240;
   const MARGIN = { left: 44, right: 24, top: 22, bottom: 40 };
-  const charts = { people: [], contentSeconds: 0, points: [] };
+  const charts = {
+    people: [], contentSeconds: 0, points: [], now: null, devices: {}, browsers: {},
+  };
 
   /** Sizes a chart to its width on the screen and empties it; returns its plot area. */
   function frame(chart) {
@@ -422,10 +478,18 @@
     }
   }
 
+  /** The snapshots, and while the webinar is live the live count as the last point. */
+  function concurrencyPoints() {
+    const { points, now } = charts;
+    const last = points[points.length - 1];
+    const newer = now && reportLive() && (!last || timeOf(now.at) > timeOf(last.at));
+    return newer ? [...points, { ...now, live: true }] : points;
+  }
+
   function drawConcurrency() {
     const chart = $("concurrency");
     const area = frame(chart);
-    const { points } = charts;
+    const points = concurrencyPoints();
     if (!points.length) {
       return note(chart, area, "No snapshots yet: one a minute while people watch.");
     }
@@ -441,21 +505,50 @@
     });
     chart.append(line("active_sessions"), line("viewers"));
     points.forEach((p, i) => {
-      const title = `${localText(p.at)}: ${plural(p.viewers, "viewer")}, ` +
+      const title = `${p.live ? "now" : localText(p.at)}: ${plural(p.viewers, "viewer")}, ` +
         plural(p.active_sessions, "open session");
       const data = {
         "data-at": p.at, "data-viewers": p.viewers, "data-active-sessions": p.active_sessions,
       };
-      const point = { class: "point", cx: x(times[i]), cy: y(p.viewers), r: 3.5, ...data };
+      const kind = p.live ? "point live" : "point";
+      const point = { class: kind, cx: x(times[i]), cy: y(p.viewers), r: 3.5, ...data };
       chart.append(svg("circle", point, svg("title", {}, title)));
     });
     const labelled = first === last ? [first] : [first, (first + last) / 2, last];
     for (const t of labelled) xLabel(chart, area, x(t), localText(new Date(t)).slice(11, 16));
   }
 
+  /** People by the device class of their first session, and the browsers below. */
+  function drawDevices() {
+    const chart = $("devices");
+    const area = frame(chart);
+    const counts = DEVICES.map((device) => charts.devices[device] || 0);
+    const y = yAxis(chart, area, maxOf(counts));
+    const slot = (area.right - area.left) / DEVICES.length;
+    const gap = Math.min(12, slot / 4);
+    DEVICES.forEach((device, i) => {
+      const n = counts[i];
+      const x = area.left + i * slot;
+      const bar = {
+        class: "bar", x: x + gap / 2, y: y(n), width: slot - gap, height: area.bottom - y(n),
+      };
+      const title = `${device}: ${plural(n, "person", "people")}`;
+      chart.append(svg("rect", { ...bar, "data-device": device, "data-count": n },
+        svg("title", {}, title)));
+      if (n) chart.append(svg("text", { class: "count", x: x + slot / 2, y: y(n) - 6 }, count(n)));
+      xLabel(chart, area, x + slot / 2, device);
+    });
+    const browsers = Object.entries(charts.browsers);
+    const shown = browsers.slice(0, BROWSERS_SHOWN).map(([name, n]) => `${name} ${count(n)}`);
+    const others = browsers.slice(BROWSERS_SHOWN).reduce((sum, [, n]) => sum + n, 0);
+    if (others) shown.push(`others ${count(others)}`);
+    $("browsers").textContent = shown.length ? `Browsers: ${shown.join(" · ")}` : "";
+  }
+
   function drawCharts() {
     drawHistogram();
     drawConcurrency();
+    drawDevices();
   }
 
   // ---- the CSV download ---------------------------------------------------------------
@@ -542,7 +635,7 @@
     const resized = new ResizeObserver(() => {
       if (!$("report").hidden) drawCharts();
     });
-    for (const id of ["histogram", "concurrency"]) resized.observe($(id));
+    for (const id of ["histogram", "concurrency", "devices"]) resized.observe($(id));
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && !$("live").hidden) refreshLive();
     });

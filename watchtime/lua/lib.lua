@@ -16,11 +16,11 @@ end
 -- The fields every script decides on, in one read; nil when the session was never seen.
 local function load_session(session_key)
   local v = redis.call('HMGET', session_key, 'user_id', 'last_heartbeat_at', 'visible',
-    'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version')
+    'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version', 'active')
   if not v[1] then return nil end
   return {user_id = v[1], last_heartbeat_at = tonumber(v[2]), visible = v[3],
     closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6]),
-    ping_count = tonumber(v[7]), version = tonumber(v[8])}
+    ping_count = tonumber(v[7]), version = tonumber(v[8]), active = v[9]}
 end
 
 -- What the scripts need of the webinar: whether it is known (its schedule is mirrored),
@@ -75,6 +75,14 @@ local function log_interval(log_key, from_ms, to_ms, max_intervals)
   return to_ms - from_ms
 end
 
+-- The part of a credited interval during which the client was also active: logged
+-- when the session was active at the interval's start, the same rule as visibility
+-- (R-EXT-5). The report intersects it with the watched intervals, so active <= watched
+-- even where a full log merged a gap.
+local function credit_active(k, session, from_ms, to_ms, max_intervals)
+  if session.active == '1' then log_interval(k.active_log, from_ms, to_ms, max_intervals) end
+end
+
 -- Credits the interval since the last heartbeat iff the session was visible at its
 -- start (R-SEM-2): clamp(now - last heartbeat, 0, cap), logged as an interval. The
 -- heartbeat never moves back, so no second is ever credited twice. Returns the credited
@@ -85,6 +93,7 @@ local function credit(k, session, now, cap_ms, max_intervals)
   local credited = 0
   if session.visible == '1' and dt > 0 then
     credited = log_interval(k.log, from, from + dt, max_intervals)
+    credit_active(k, session, from, from + dt, max_intervals)
   end
   return credited, session.watched_ms + credited, math.max(from, now)
 end
@@ -111,6 +120,7 @@ end
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).
 local function session_keyset()
   return {meta = KEYS[1], session = KEYS[2], extras = KEYS[3], log = KEYS[4],
-    active = KEYS[5], presence = KEYS[6], closed = KEYS[7], tabs = KEYS[8]}
+    active = KEYS[5], presence = KEYS[6], closed = KEYS[7], tabs = KEYS[8],
+    active_log = KEYS[9]}
 end
 
