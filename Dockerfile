@@ -27,8 +27,9 @@ RUN useradd --system --user-group --uid 10001 --no-create-home --home-dir /nonex
         --shell /usr/sbin/nologin watchtime
 COPY --from=build /opt/watchtime /opt/watchtime
 WORKDIR /app
-# The Locust scenarios, for `locust -f loadtest/locustfile.py` (the loadtest service).
+# The Locust scenarios and Locust's configuration file, for `locust` (the loadtest service).
 COPY loadtest ./loadtest
+COPY locust.conf ./
 USER watchtime
 # Gateway HTTP (PORT); flusher and sweeper /metrics (FLUSHER_/SWEEPER_METRICS_PORT).
 EXPOSE 8000 9101 9102

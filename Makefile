@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 # make run's local admin token; set ADMIN_TOKEN yourself anywhere else.
 ADMIN_TOKEN ?= local-admin-token
 
-.PHONY: run test lint client bench bench-tools bench-storage bench-report loadtest spike soak browser \
-	ops-tools clean
+.PHONY: run test lint client bench bench-access bench-tools bench-storage bench-report loadtest spike \
+	soak browser ops-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -36,6 +36,10 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),1000) --minutes $(or $(MINUTES),2) \
 		--interval 2 --record BENCHMARKS.md
 
+# The access log's cost on the ping path (ACCESS_LOG off, text, json), appended to BENCHMARKS.md.
+bench-access: $(STAMP) bench-tools
+	$(BIN)/python -m loadtest.access_bench
+
 # Debian's wrk (root on a fresh machine).
 bench-tools:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -50,8 +54,9 @@ bench-report: $(STAMP)
 	$(BIN)/python -m loadtest.report_bench --people $(or $(PEOPLE),100000)
 
 # A verified load test (README "Load testing"): USERS people for MINUTES at a compressed
-# heartbeat INTERVAL (s), GATEWAY_WORKERS=WORKERS; LOADTEST_ARGS="--record BENCHMARKS.md" keeps
-# the figures.
+# heartbeat INTERVAL (s), GATEWAY_WORKERS=WORKERS; prints Locust's progress and keeps its HTML
+# report and JSON statistics in loadtest-results/<time>/; LOADTEST_ARGS="--record
+# BENCHMARKS.md" keeps the figures.
 loadtest: $(STAMP)
 	$(BIN)/python -m loadtest.run --users $(or $(USERS),100) --minutes $(or $(MINUTES),2) \
 		--interval $(or $(INTERVAL),2) --workers $(or $(WORKERS),1) $(LOADTEST_ARGS)

@@ -8,19 +8,22 @@ import asyncio
 from flusher.flusher import Flusher
 from watchtime import loop
 from watchtime.connections import backends
+from watchtime.health import Liveness
 from watchtime.settings import Settings
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> None:
     # Batched: a batch names three keys per session, which hiredis packs for less CPU than
     # redis-py's own packer, and the survey's calls leave in one write.
     async with backends(settings, pg_max_size=2, batched=True) as b:
         flusher = Flusher(b, settings)
-        await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop)
+        await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop, liveness)
 
 
 def main() -> None:
-    loop.run_process("watchtime-flusher", run, metrics_port=lambda s: s.flusher_metrics_port)
+    loop.run_process(
+        "watchtime-flusher", __doc__, run, metrics_port=lambda s: s.flusher_metrics_port
+    )
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import uvicorn
 
-from watchtime import keys
+from watchtime import cli, keys, logs
 from watchtime.settings import Settings, load_or_exit
 
 
 def main() -> None:
+    cli.parse("watchtime-gateway", __doc__)
     settings = load_or_exit("watchtime-gateway")  # fail with one line before uvicorn starts
     if settings.gateway_workers > 1:
         _multiprocess_metrics(settings)
@@ -25,8 +26,10 @@ def main() -> None:
         workers=settings.gateway_workers,
         loop="uvloop",
         http="httptools",
+        log_config=logs.config(settings),
         log_level=settings.log_level.lower(),
-        access_log=False,  # one line per ping would cost more than the ping
+        access_log=False,  # ACCESS_LOG is the app's own (gateway/access.py): it has durations
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=keys.GRACEFUL_SHUTDOWN_SECONDS,
     )
 

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from gateway import admin, openapi, ops, pages, ping, stats, viewer
+from gateway.access import AccessLog
 from gateway.admission import Admission
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
@@ -59,4 +60,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
-    return Admission(ping.PingShortcut(app, cors=bool(settings.cors_allow_origins)), settings)
+    served = Admission(ping.PingShortcut(app, cors=bool(settings.cors_allow_origins)), settings)
+    # Outermost, so that the admission's 503 refusals are logged too.
+    return AccessLog(served) if settings.access_log else served

@@ -67,6 +67,19 @@ def _latency(method: str, route: str, status: int) -> Any:
     return REQUEST_SECONDS.labels(method, route, status)
 
 
+class ResponseStatus:
+    """``send`` for an ASGI app, keeping the status it answered (500 until it answers)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class LatencyMiddleware:
     """Times every HTTP request, labelled by route template (not the raw path, which
     holds ids and would explode the label set)."""
@@ -78,16 +91,9 @@ class LatencyMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = request_started()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answer = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, answer)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            request_finished(scope["method"], route, status, started)
+            request_finished(scope["method"], route, answer.status, started)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 from uuid import UUID
 
 import httpx2
@@ -102,9 +102,14 @@ def at_share(server: Server, seconds: float, saturation: float, share: float) ->
 
 @contextmanager
 def serving(
-    command: list[str], env: dict[str, str], port: int, workers: int, redis_pid: int
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    redis_pid: int,
+    stderr: IO[bytes] | None = None,
 ) -> Iterator[Server]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         _wait_listening(port)
         time.sleep(1 + workers)  # every worker up, not only the first

@@ -1,13 +1,16 @@
-"""The figures of one load test: Locust's CSV files (requests, rates, latency,
-failures by kind), the answers the ledger counted, CPU by role and the verifier's
-verdict, as printed at the end of ``make loadtest`` and as a BENCHMARKS.md section."""
+"""The figures of one load test: Locust's JSON statistics (requests, rates, latency) and
+the failures by kind beside them, the answers the ledger counted, CPU by role and the
+verifier's verdict, as printed at the end of ``make loadtest`` and as a BENCHMARKS.md
+section."""
 
 from __future__ import annotations
 
-import csv
+import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from loadtest.compare import BEACON_LIMIT_SECONDS, FIGURES, Verdict
 
@@ -18,8 +21,8 @@ class Row:
     requests: int
     failures: int
     per_second: float
-    median_ms: str
-    p99_ms: str
+    median_ms: int
+    p99_ms: int
 
 
 @dataclass(frozen=True)
@@ -41,17 +44,37 @@ class Run:
         return self.rows[-1]
 
 
-def read_locust_csv(prefix: Path) -> tuple[list[Row], list[tuple[str, str, int]]]:
-    """``<prefix>_stats.csv`` and ``<prefix>_failures.csv`` as Locust wrote them."""
-    with prefix.with_name(prefix.name + "_stats.csv").open() as stats:
-        rows = [
-            Row(r["Name"], int(r["Request Count"]), int(r["Failure Count"]),
-                float(r["Requests/s"]), r["50%"], r["99%"])
-            for r in csv.DictReader(stats)
-        ]  # fmt: skip
-    with prefix.with_name(prefix.name + "_failures.csv").open() as failures:
-        kinds = [(r["Name"], r["Error"], int(r["Occurrences"])) for r in csv.DictReader(failures)]
-    return rows, kinds
+def read_locust_json(prefix: Path) -> tuple[list[Row], list[tuple[str, str, int]]]:
+    """``<prefix>.json`` (``locust --json-file``: one entry per request name, each with
+    its response-time histogram) and ``<prefix>_failures.json`` (the locustfile's)."""
+    entries = json.loads(prefix.with_name(prefix.name + ".json").read_text())
+    rows = [_row(e["name"], [e]) for e in entries]
+    failures = json.loads(prefix.with_name(prefix.name + "_failures.json").read_text())
+    kinds = [(f["name"], f["error"], int(f["occurrences"])) for f in failures]
+    return [*rows, _row("Aggregated", entries)], kinds
+
+
+def _row(name: str, entries: list[dict[str, Any]]) -> Row:
+    """One request name's figures, or several names' together, as Locust computes them."""
+    times: Counter[int] = Counter()
+    for e in entries:
+        times.update({int(ms): n for ms, n in e["response_times"].items()})
+    requests = sum(e["num_requests"] for e in entries)
+    started = min(e["start_time"] for e in entries)
+    last = max(e["last_request_timestamp"] or started for e in entries)
+    return Row(name, requests, sum(e["num_failures"] for e in entries),
+               requests / max(last - started, 1e-9), _percentile(times, 0.5),
+               _percentile(times, 0.99))  # fmt: skip
+
+
+def _percentile(times: Counter[int], share: float) -> int:
+    """The response time (ms) that ``share`` of the requests did not exceed."""
+    wanted, seen = share * times.total(), 0
+    for ms in sorted(times):
+        seen += times[ms]
+        if seen >= wanted:
+            return ms
+    return 0
 
 
 def _verdict_lines(v: Verdict | None) -> list[tuple[str, str]]:

@@ -1,13 +1,15 @@
 """``make loadtest USERS=… MINUTES=…``: one verified load test, start to finish.
 
     python -m loadtest.run --users 2000 --minutes 10 [--interval 2] [--workers 1]
+                           [--spawn-profile doors]
 
 1. starts the whole service (``python -m watchtime.supervisor``) with embedded Redis and
    PostgreSQL in a temporary DATA_DIR, on a free port of 127.0.0.1, with time compressed:
    heartbeat interval ``--interval`` s, stale limit 3 intervals, a sweep every interval;
 2. creates the webinar through the admin API;
-3. runs Locust headless (``loadtest/locustfile.py``) for ``--minutes``, CSV files, the
-   ledger, the report compared and the service's log in ``--out``, watching CPU by role;
+3. runs Locust headless (``loadtest/locustfile.py``) for ``--minutes``, printing its
+   progress; Locust's HTML report and JSON statistics, the ledger, the report compared
+   and the service's log in ``--out``, watching CPU by role;
 4. runs the verifier (``loadtest.verify``) against the ledger, prints the figures and
    the verdict, and stops the service.
 
@@ -36,6 +38,7 @@ from loadtest import http, results, verify, webinar
 from loadtest.compare import Verdict
 from loadtest.cpu import CpuMonitor
 from loadtest.ledger import Ledger
+from loadtest.scenario import PROFILES
 from watchtime.embedded import free_port
 from watchtime.settings import Settings
 
@@ -54,6 +57,7 @@ class Options:
     out: Path
     record: Path | None
     seed: int | None
+    profile: str = "doors"  # --spawn-profile (loadtest.scenario.PROFILES)
 
 
 def service_env(o: Options, data_dir: Path, port: int) -> dict[str, str]:
@@ -110,19 +114,27 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"the service was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")
 
 
-def locust_command(o: Options, base: str) -> list[str]:
+def locust_command(o: Options, base: str, webinar_id: str) -> list[str]:
+    """Locust headless: its own options, then the scenario's (``loadtest.scenario``)."""
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base,
-        "--csv", str(o.out / "locust"), "--only-summary",
+        "--users", str(o.users), "--run-time", f"{o.minutes * 60:.0f}s", "--only-summary",
+        "--json-file", str(o.out / "locust"), "--html", str(o.out / "locust.html"),
+        "--webinar-id", webinar_id, "--ledger", str(o.out / "ledger.json"),
+        "--spawn-profile", o.profile,
     ]  # fmt: skip
+    if o.seed is not None:
+        command += ["--seed", str(o.seed)]
     if o.processes > 1:
         command += ["--processes", str(o.processes)]
     return command
 
 
-def run_locust(o: Options, env: dict[str, str], base: str, supervisor: int) -> dict[str, float]:
+def run_locust(
+    o: Options, env: dict[str, str], command: list[str], supervisor: int
+) -> dict[str, float]:
     """Runs the load to its end (the load shape stops it); returns CPU by role."""
-    locust = subprocess.Popen(locust_command(o, base), env=env)
+    locust = subprocess.Popen(command, env=env)
     monitor = CpuMonitor(locust.pid, supervisor)
     monitor.start()
     try:
@@ -132,18 +144,6 @@ def run_locust(o: Options, env: dict[str, str], base: str, supervisor: int) -> d
         locust.send_signal(signal.SIGINT)
         locust.wait(60)
     return monitor.stop()
-
-
-def scenario_env(o: Options, webinar_id: str) -> dict[str, str]:
-    env = {
-        "LOADTEST_USERS": str(o.users),
-        "LOADTEST_MINUTES": f"{o.minutes:g}",
-        "LOADTEST_WEBINAR_ID": webinar_id,
-        "LOADTEST_LEDGER": str(o.out / "ledger.json"),
-    }
-    if o.seed is not None:
-        env["LOADTEST_SEED"] = str(o.seed)
-    return env
 
 
 # Something to run alongside the load, given the supervisor's pid (the soak's sampler).
@@ -157,8 +157,9 @@ def execute(o: Options, command: str, watch: Watcher | None = None) -> results.R
         base = f"http://127.0.0.1:{env['PORT']}"
         with service(env, o.out / "service.log") as supervisor:
             webinar_id = webinar.create(base, env["ADMIN_TOKEN"], o.minutes * 60)
+            locust = locust_command(o, base, webinar_id)
             with (watch or _nothing)(supervisor.pid):
-                cpu = run_locust(o, env | scenario_env(o, webinar_id), base, supervisor.pid)
+                cpu = run_locust(o, env, locust, supervisor.pid)
             ledger = Ledger.read(sorted(o.out.glob("ledger*.json")))
             verdict: Verdict | None = None
             with contextlib.suppress(verify.NotSettled):
@@ -166,7 +167,7 @@ def execute(o: Options, command: str, watch: Watcher | None = None) -> results.R
                     ledger, base, webinar_id, env["ADMIN_TOKEN"], Settings.from_env(env),
                     save_report=o.out / "report.json",
                 )  # fmt: skip
-    rows, failures = results.read_locust_csv(o.out / "locust")
+    rows, failures = results.read_locust_json(o.out / "locust")
     return results.Run(
         command, o.users, o.minutes, o.interval, o.workers, o.processes, rows, failures,
         ledger.answers, cpu, verdict,
@@ -186,13 +187,22 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--workers", type=int, default=1, help="GATEWAY_WORKERS")
     parser.add_argument("--processes", type=int, default=1, help="Locust processes")
     parser.add_argument(
-        "--out", type=Path, help="CSV files, ledger and logs (default: loadtest-results/<time>)"
+        "--out",
+        type=Path,
+        help="Locust's report and statistics, ledger and logs (default: loadtest-results/<time>)",
     )
     parser.add_argument("--record", type=Path, help="append the figures to this file")
     parser.add_argument("--seed", type=int, help="a repeatable audience")
+    parser.add_argument(
+        "--spawn-profile",
+        choices=PROFILES,
+        default="doors",
+        help="how arrivals spread (loadtest.shape)",
+    )
     a = parser.parse_args(argv)  # fmt: skip
     out = a.out or Path("loadtest-results") / f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    return Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, a.seed)
+    return Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, a.seed,
+                   a.spawn_profile)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

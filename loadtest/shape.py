@@ -15,8 +15,8 @@ user count is "people who have arrived so far". The shape only spreads arrivals:
   service's capacity for a 3x spike).
 
 After the ramp the count holds; the shape ends the test when the run's time is up.
-Parameters come from the environment (``loadtest.scenario``): ``LOADTEST_USERS``,
-``LOADTEST_SPAWN_PROFILE``, ``LOADTEST_RAMP_SECONDS``, ``LOADTEST_MINUTES``.
+It reads Locust's own ``--users`` and ``--run-time`` (``use_common_options``) and the
+scenario's ``--spawn-profile`` and ``--ramp-seconds`` (``loadtest.scenario``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,17 @@ from loadtest.scenario import Scenario
 
 
 class DoorsOpen(LoadTestShape):
+    use_common_options = True  # --users and --run-time are the audience and its length
+
     def __init__(self) -> None:
         super().__init__()
-        self.scenario = Scenario.from_env()
+        self.scenario = Scenario()
+
+    def reset_time(self) -> None:
+        """At every start: the options as the command line or the web UI left them."""
+        super().reset_time()
+        assert self.runner is not None  # Locust sets it before starting a shape
+        self.scenario = Scenario.from_options(self.runner.environment.parsed_options)
 
     def tick(self) -> tuple[int, float] | None:
         s = self.scenario

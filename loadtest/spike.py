@@ -214,12 +214,14 @@ def doors_open(o: Options) -> Spike:
 
 def locust_spike(o: Options) -> results.Run:
     """Phase 4: a verified Locust run whose audience triples at once."""
-    os.environ["LOADTEST_SPAWN_PROFILE"] = "spike"
     if o.locust_admission:
         os.environ["ADMISSION_MAX_IN_FLIGHT"] = str(o.locust_admission)
     options = run.Options(users=o.users, minutes=o.minutes, interval=2.0, workers=1,
-                          processes=1, out=o.out / "locust", record=None, seed=None)  # fmt: skip
-    command = f"python -m loadtest.run --users {o.users} --minutes {o.minutes:g}"
+                          processes=1, out=o.out / "locust", record=None, seed=None,
+                          profile="spike")  # fmt: skip
+    command = (
+        f"python -m loadtest.run --users {o.users} --minutes {o.minutes:g} --spawn-profile spike"
+    )
     return run.execute(options, command)
 
 

@@ -7,21 +7,28 @@ import asyncio
 from sweeper.sweeper import Sweeper
 from watchtime import loop
 from watchtime.connections import backends
+from watchtime.health import Liveness
 from watchtime.settings import Settings
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> None:
     async with backends(settings, pg_max_size=2) as b:
         sweeper = Sweeper(b, settings)
         await asyncio.gather(
-            loop.every("sweeper", settings.sweeper_interval_seconds, sweeper.sweep, stop),
-            loop.every("snapshots", settings.snapshot_interval_seconds, sweeper.snapshot, stop),
-            loop.every("retention", settings.retention_interval_seconds, sweeper.retention, stop),
+            loop.every("sweeper", settings.sweeper_interval_seconds, sweeper.sweep, stop, liveness),
+            loop.every(
+                "snapshots", settings.snapshot_interval_seconds, sweeper.snapshot, stop, liveness
+            ),
+            loop.every(
+                "retention", settings.retention_interval_seconds, sweeper.retention, stop, liveness
+            ),
         )
 
 
 def main() -> None:
-    loop.run_process("watchtime-sweeper", run, metrics_port=lambda s: s.sweeper_metrics_port)
+    loop.run_process(
+        "watchtime-sweeper", __doc__, run, metrics_port=lambda s: s.sweeper_metrics_port
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 import anyio
@@ -71,14 +71,17 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90)
 
 
 @contextmanager
-def running(module: str, env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running(
+    module: str, env: Mapping[str, str], stderr: IO[bytes] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m <module>`` on a free port: yields its base URL once it is ready, and its
     process for the block to stop as it means to. At the end whatever still runs is
     stopped, workers included: the process leads a group of its own, so a worker whose
     supervisor was killed does not outlive the test."""
     port = free_port()
     command = [sys.executable, "-m", module]
-    process = subprocess.Popen(command, env={**env, "PORT": str(port)}, start_new_session=True)
+    environment = {**env, "PORT": str(port)}
+    process = subprocess.Popen(command, env=environment, stderr=stderr, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, process)

@@ -7,6 +7,7 @@ Redis answers again, and nothing it acknowledged is lost."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from redis import Redis
 from starlette.testclient import TestClient
 from support import running, snapshot
 
+from gateway.access import AccessLog
 from gateway.admission import Admission
 from gateway.app import create_app
 from watchtime import keys
@@ -116,6 +118,21 @@ def test_a_refusal_carries_cors_headers_for_pages_on_other_origins(
         assert answer.headers["access-control-allow-origin"] == site
         assert answer.headers["access-control-expose-headers"] == "retry-after"
         assert client.get("/healthz").status_code == 200
+    assert snapshot(sync_redis) == {}
+
+
+def test_the_access_log_records_the_refusals_too(
+    settings: Settings, sync_redis: Redis, caplog: pytest.LogCaptureFixture
+):
+    """The access log wraps admission control: a refused request is a line, with its 503."""
+    app = create_app(with_settings(settings, access_log=True))
+    assert isinstance(app, AccessLog) and isinstance(app.app, Admission)
+    path = f"/api/webinars/{uuid4()}/presence/ping"
+    with TestClient(app) as client, caplog.at_level(logging.INFO, "watchtime.access"):
+        app.app.in_flight = app.app.bound
+        assert client.post(path, json={"session_id": "s1"}).status_code == 503
+    [line] = [r for r in caplog.records if r.name == "watchtime.access"]
+    assert (line.method, line.path, line.status) == ("POST", path, 503)  # type: ignore[attr-defined]
     assert snapshot(sync_redis) == {}
 
 

@@ -4,18 +4,28 @@ server's answers, the load shape, and one small run end to end."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from support import running
 
-from loadtest import arrivals, intervals, run
+from loadtest import arrivals, intervals, results, run
 from loadtest.behaviour import TabPlan
 from loadtest.compare import Report, ReportPerson, compare, summary
 from loadtest.expected import allowance_ms, owed
 from loadtest.ledger import Ledger, Session, wall_ms
+from loadtest.scenario import Scenario, ScenarioError
 from loadtest.tab import Answer, Rules, Tab
+from watchtime.settings import Settings
+
+ROOT = Path(__file__).parent.parent
 
 T0 = 1_800_000_000_000  # ms; the content window of the hand-made webinar is [T0, T0 + 60 s)
 CAP_MS = 6_000  # interval 2 s x 3
@@ -224,6 +234,21 @@ def test_doors_open_shape() -> None:
     assert arrivals.arrived("linear", 0.5) == 0.5 and arrivals.arrived("instant", 0) == 1
 
 
+def test_the_spike_profile_triples_the_audience_at_once(tmp_path: Path) -> None:
+    """A third over the first tenth of the ramp, the rest at its middle; ``loadtest.run
+    --spawn-profile spike`` (``make spike``) hands it to Locust as the scenario's option."""
+    third = arrivals.arrived("spike", 0.1)
+    assert third == pytest.approx(1 / 3) and arrivals.arrived("spike", 0.05) == pytest.approx(1 / 6)
+    assert arrivals.arrived("spike", 0.49) == third and arrivals.arrived("spike", 0.5) == 1.0
+    assert arrivals.arrival_rate("spike", 0.3, 300, 100) == 0.0  # holding at a third
+    assert Scenario.from_options(options(spawn_profile="spike")).profile == "spike"
+    o = run.parse(["--spawn-profile", "spike", "--out", str(tmp_path)])
+    command = run.locust_command(o, "http://127.0.0.1:1", "w1")
+    assert command[command.index("--spawn-profile") + 1] == "spike"
+    default = run.locust_command(run.parse(["--out", str(tmp_path)]), "http://127.0.0.1:1", "w1")
+    assert default[default.index("--spawn-profile") + 1] == "doors"
+
+
 def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:
     """30 people for 36 s at a 1 s interval: every person within one interval, beacon
     closers within 1 s, nothing lost or duplicated, no Locust failure."""
@@ -237,4 +262,87 @@ def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:
     assert len(verdict.people) >= 30
     assert outcome.total.failures == 0, outcome.failures
     assert outcome.answers.get("exit 204", 0) > 0 and outcome.answers.get("ping 204", 0) > 0
-    assert (tmp_path / "locust_stats.csv").exists()
+    assert (tmp_path / "locust.html").read_text().startswith("<!DOCTYPE html>")
+    assert json.loads((tmp_path / "locust.json").read_text())  # what the figures came from
+
+
+def options(**given: object) -> SimpleNamespace:
+    """Locust's parsed options as the command line leaves them, the scenario's included."""
+    defaults = {"num_users": 1, "run_time": None, "spawn_profile": "doors", "ramp_seconds": "",
+                "webinar_id": "", "ledger": "loadtest-ledger.json", "seed": ""}  # fmt: skip
+    return SimpleNamespace(**(defaults | given))
+
+
+def test_the_scenario_is_read_from_locust_options() -> None:
+    assert Scenario.from_options(options()) == Scenario(users=1, seconds=600, ramp_seconds=120)
+    given = options(num_users=2000, run_time=3600, spawn_profile="linear", ramp_seconds="300",
+                    webinar_id=" w1 ", ledger="/results/l.json", seed="7")  # fmt: skip
+    assert Scenario.from_options(given) == Scenario(
+        2000, 3600.0, "linear", 300.0, "w1", Path("/results/l.json"), 7
+    )
+    assert Scenario.from_options(options(run_time=60)).ramp_seconds == 12  # a fifth
+    with pytest.raises(ScenarioError, match="--ramp-seconds='0'"):
+        Scenario.from_options(options(ramp_seconds="0"))
+    with pytest.raises(ScenarioError, match="--spawn-profile='wave'"):  # from the web UI
+        Scenario.from_options(options(spawn_profile="wave"))
+
+
+def test_the_figures_are_read_from_locust_json(tmp_path: Path) -> None:
+    def entry(name: str, times: dict[str, int], failures: int) -> dict[str, object]:
+        return {"name": name, "method": "POST", "num_requests": sum(times.values()),
+                "num_failures": failures, "response_times": times, "start_time": 100.0,
+                "last_request_timestamp": 110.0}  # fmt: skip
+
+    ping = entry("ping", {"1": 90, "2": 9, "40": 1}, 0)
+    track = entry("track", {"10": 10}, 1)
+    (tmp_path / "locust.json").write_text(json.dumps([ping, track]))
+    failure = {"name": "track", "method": "POST", "error": "HTTPError('500')", "occurrences": 1}
+    (tmp_path / "locust_failures.json").write_text(json.dumps([failure]))
+    rows, failures = results.read_locust_json(tmp_path / "locust")
+    assert rows == [
+        results.Row("ping", 100, 0, 10.0, 1, 2),
+        results.Row("track", 10, 1, 1.0, 10, 10),
+        results.Row("Aggregated", 110, 1, 11.0, 1, 10),  # 108.9 of 110 within 10 ms
+    ]
+    assert failures == [("track", "HTTPError('500')", 1)]
+
+
+def test_locust_in_the_repository_root_runs_the_scenarios(
+    settings: Settings, sync_redis: object, clean_pg: None, tmp_path: Path
+) -> None:
+    """Plain ``locust`` finds the scenarios through locust.conf; -u and -t are the audience
+    and its length; the scenario's options come as LOCUST_* variables."""
+    env = os.environ | {
+        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.database_url or "",
+        "ADMIN_TOKEN": "locust-admin-token",
+        "SESSION_HEARTBEAT_INTERVAL_SECONDS": "1",
+        "MIN_PING_INTERVAL_SECONDS": "0.5",
+        "GATEWAY_WORKERS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    with running("gateway", env) as (base, _):
+        scenario = {"LOCUST_LEDGER": str(tmp_path / "ledger.json"), "LOCUST_SEED": "3"}
+        command = [str(Path(sys.executable).parent / "locust"), "--headless",
+                   "-u", "5", "-r", "5", "-t", "10s", "--host", base,
+                   "--json-file", str(tmp_path / "locust")]  # fmt: skip
+        done = subprocess.run(command, cwd=ROOT, env=env | scenario, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows, failures = results.read_locust_json(tmp_path / "locust")
+    assert failures == []
+    by_name = {row.name: row for row in rows}
+    assert by_name["track"].requests >= 5 and by_name["ping"].requests > 0
+    assert by_name["Aggregated"].failures == 0
+    ledger = Ledger.read([tmp_path / "ledger.json"])
+    assert len({s.user_id or s.session_id for s in ledger.sessions}) >= 5  # five people
+    assert not (ROOT / "loadtest-ledger.json").exists()
+
+
+def test_a_scenario_option_is_checked_by_locust_from_its_variable() -> None:
+    locust = str(Path(sys.executable).parent / "locust")
+    env = os.environ | {"LOCUST_SPAWN_PROFILE": "wave"}
+    done = subprocess.run([locust, "--headless"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "argument --spawn-profile: invalid choice: 'wave'" in done.stderr

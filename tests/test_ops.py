@@ -31,6 +31,7 @@ import yaml
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from watchtime import __version__
 from watchtime.embedded import free_port
 from watchtime.settings import Settings
 
@@ -76,9 +77,28 @@ CHARTED = {
     "watchtime_sweeper_last_run_timestamp_seconds",
     "watchtime_sweeper_snapshots_total",
     "watchtime_sweeper_retention_deleted_rows_total",
+    "watchtime_report_duration_seconds",
+    "watchtime_redis_noscript_total",
+    "watchtime_redis_batch_calls",
+    "watchtime_build_info",
+    "watchtime_redis_used_memory_bytes",
+    "watchtime_redis_maxmemory_bytes",
+    "watchtime_gateway_refused_total",
 }
 # Series that Prometheus makes itself for every scrape.
 SCRAPE_SERIES = {"up"}
+# Series of postgres-exporter that the alerts and the dashboard use. (Redis memory is the
+# gateways' own watchtime_redis_*_memory_bytes: redis_exporter is there for Redis' health.)
+EXPORTER_SERIES = {
+    "pg_stat_activity_count",
+    "pg_settings_max_connections",
+}
+# The exporters of docker-compose.yml: service -> (image, scrape job, port).
+EXPORTERS = {
+    "redis-exporter": ("oliver006/redis_exporter:", "redis", 9121),
+    "postgres-exporter": ("prometheuscommunity/postgres-exporter:", "postgres", 9187),
+}
+RUNBOOK = ROOT / "docs" / "runbook.md"
 
 
 def tool(name: str) -> str:
@@ -182,6 +202,21 @@ def test_the_processes_get_only_real_and_valid_settings(stack: dict[str, Any]) -
     assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("watchtime", "watchtime")
 
 
+def test_exporters_report_redis_and_postgres(stack: dict[str, Any]) -> None:
+    for service, (image, _, _) in EXPORTERS.items():
+        assert stack[service]["image"].startswith(image)
+        assert "ports" not in stack[service]  # Prometheus reaches them inside the network
+    redis = stack["redis-exporter"]
+    assert redis["environment"] == {"REDIS_ADDR": "redis://redis:6379"}
+    assert redis["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    postgres = stack["postgres-exporter"]
+    dsn = "postgresql://watchtime:watchtime@postgres:5432/watchtime?sslmode=disable"
+    assert postgres["environment"] == {"DATA_SOURCE_NAME": dsn}
+    assert postgres["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    # The memory alerts measure against maxmemory: without one Redis reports 0.
+    assert "--maxmemory 1gb" in stack["redis"]["command"]
+
+
 def test_redis_and_postgres_keep_their_data_and_report_health(stack: dict[str, Any]) -> None:
     redis = stack["redis"]
     assert "--appendonly yes --appendfsync everysec" in redis["command"]
@@ -206,7 +241,10 @@ def test_prometheus_scrapes_each_process_where_it_serves_metrics(stack: dict[str
     for service, variable in METRICS_PORTS.items():
         port = stack[service]["environment"][variable]
         assert targets[service] == [f"{service}:{port}"]
-        assert f"http://127.0.0.1:{port}/" in stack[service]["healthcheck"]["test"][-1]
+        probe = "readyz" if service == "gateway" else "healthz"  # loop liveness
+        assert f"http://127.0.0.1:{port}/{probe}'" in stack[service]["healthcheck"]["test"][-1]
+    for service, (_, job, port) in EXPORTERS.items():
+        assert targets[job] == [f"{service}:{port}"]
     assert stack["gateway"]["ports"] == ["127.0.0.1:8000:8000/tcp"]
     assert mounts(stack["prometheus"]) == {"/etc/prometheus": PROMETHEUS}
     assert "--config.file=/etc/prometheus/prometheus.yml" in stack["prometheus"]["command"]
@@ -227,9 +265,21 @@ def test_grafana_loads_the_dashboard_with_the_prometheus_datasource(stack: dict[
     ]
     assert datasource["url"] == "http://prometheus:9090"
     assert stack["prometheus"]["ports"] == ["127.0.0.1:9090:9090/tcp"]
-    used = {p["datasource"]["uid"] for p in dashboard_panels() if "datasource" in p}
-    used |= {t["datasource"]["uid"] for p in dashboard_panels() for t in p.get("targets", [])}
-    assert used == {datasource["uid"]}
+    assert datasource["type"] == "prometheus"  # what the dashboard's variable offers
+
+
+def test_every_panel_takes_its_datasource_from_the_dashboard_variable() -> None:
+    """Importable into another Grafana: the importer picks a Prometheus datasource."""
+    [variable] = json.loads(DASHBOARD.read_text())["templating"]["list"]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "datasource",
+        "datasource",
+        "prometheus",
+    )
+    panels = [p for p in dashboard_panels() if p["type"] != "row"]
+    assert panels and all(p["datasource"]["uid"] == "${datasource}" for p in panels)
+    targets = [t for p in panels for t in p["targets"]]
+    assert targets and all(t["datasource"]["uid"] == "${datasource}" for t in targets)
 
 
 def test_locust_runs_the_scenarios_against_the_gateway_in_the_loadtest_profile(
@@ -237,15 +287,26 @@ def test_locust_runs_the_scenarios_against_the_gateway_in_the_loadtest_profile(
 ) -> None:
     locust = stack["locust"]
     assert locust["profiles"] == ["loadtest"]
-    assert locust["command"] == [
-        "locust", "-f", "loadtest/locustfile.py", "--host", "http://gateway:8000"
-    ]  # fmt: skip
+    assert locust["command"] == ["locust"]  # locust.conf names the scenarios
     assert locust["build"] == {"context": str(ROOT), "args": {"EXTRAS": "loadtest"}}
     assert mounts(locust) == {
         "/app/loadtest": ROOT / "loadtest",
+        "/app/locust.conf": ROOT / "locust.conf",
         "/results": ROOT / "loadtest-results",
     }
-    assert locust["environment"]["LOADTEST_LEDGER"] == "/results/ledger.json"  # a writable place
+    assert ("COPY", "locust.conf ./") in dockerfile() and not dockerignored("locust.conf")
+    env = locust["environment"]
+    assert env["LOCUST_LEDGER"] == "/results/ledger.json"  # a writable place
+    assert (env["LOCUST_HOST"], env["LOCUST_USERS"], env["LOCUST_RUN_TIME"]) == (
+        "http://gateway:8000",
+        "100",
+        "10m",
+    )
+    # Every scenario option passes through (tests/test_loadtest.py: Locust reads them).
+    scenario = {"LOCUST_SPAWN_PROFILE", "LOCUST_RAMP_SECONDS", "LOCUST_WEBINAR_ID", "LOCUST_SEED"}
+    assert {name for name in env if name.startswith("LOCUST_")} == scenario | {
+        "LOCUST_HOST", "LOCUST_USERS", "LOCUST_RUN_TIME", "LOCUST_LEDGER"
+    }  # fmt: skip
     assert locust["depends_on"] == {"gateway": {"condition": "service_healthy"}}
     assert "locust" in " ".join(image_requirements("loadtest"))
 
@@ -380,7 +441,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def test_the_alerts_watch_metrics_the_service_exports() -> None:
-    known = exported().keys() | SCRAPE_SERIES
+    known = exported().keys() | SCRAPE_SERIES | EXPORTER_SERIES
     rules = alert_rules()
     assert {
         "WatchtimeFlusherLagHigh",
@@ -389,15 +450,40 @@ def test_the_alerts_watch_metrics_the_service_exports() -> None:
         "WatchtimeGatewayErrorRatioHigh",
         "WatchtimeRedisUnavailable",
         "WatchtimeTargetDown",
+        "WatchtimeReportLatencyHigh",
+        "WatchtimeRedisMemoryHigh",
+        "WatchtimeRedisMemoryCritical",
+        "WatchtimeGatewayOverloaded",
+        "WatchtimePostgresConnectionsHigh",
     } <= {rule["alert"] for rule in rules}
     for rule in rules:
         names = metric_names(rule["expr"])
         assert names and names <= known, f"{rule['alert']}: unknown {names - known}"
         assert rule["for"] and rule["labels"]["severity"] in ("warning", "critical")
-        annotations = rule["annotations"].keys()
-        assert (
-            {"summary", "description"} <= annotations <= {"summary", "description", "runbook_url"}
-        )
+        assert rule["annotations"].keys() == {"summary", "description", "runbook_url"}
+
+
+def anchors(markdown: str) -> dict[str, str]:
+    """The sections of a Markdown file by the anchor GitHub makes of their heading."""
+    parts = re.split(r"^#{1,6} (.+)\n", markdown, flags=re.M)
+    headings, texts = parts[1::2], parts[2::2]
+    return {
+        re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-"): text
+        for h, text in zip(headings, texts, strict=True)
+    }
+
+
+def test_every_alert_links_its_section_of_the_runbook() -> None:
+    """... which says what the alert means, how to check it and what to do."""
+    runbook = RUNBOOK.read_text()
+    sections = anchors(runbook)
+    for rule in alert_rules():
+        page, anchor = rule["annotations"]["runbook_url"].split("#")
+        assert page == "docs/runbook.md", rule["alert"]
+        assert anchor in sections, f"{rule['alert']}: no section #{anchor} in the runbook"
+        section = sections[anchor]
+        for part in ("**Means.**", "**Check.**", "**Do.**"):
+            assert part in section, f"{rule['alert']}: no {part} in #{anchor}"
 
 
 # --- Grafana ----------------------------------------------------------------------------
@@ -431,7 +517,7 @@ def test_the_dashboard_lays_out_its_panels_without_overlap() -> None:
 
 def test_the_dashboard_charts_the_service_metrics_and_nothing_else() -> None:
     names = exported()
-    known = names.keys() | SCRAPE_SERIES
+    known = names.keys() | SCRAPE_SERIES | EXPORTER_SERIES
     charted = set()
     for query in dashboard_queries():
         used = metric_names(query)
@@ -452,6 +538,10 @@ def test_the_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
 
 
 # --- /metrics of the running processes ------------------------------------------------
+
+
+# Every process says which version it runs.
+BUILD_INFO = rf'watchtime_build_info\{{version="{re.escape(__version__)}"\}} 1\.0$'
 
 
 def promtool_check_metrics(exposition: str) -> None:
@@ -475,6 +565,7 @@ def test_the_gateway_metrics_pass_promtool(client: TestClient) -> None:
         r'route="/api/webinars/\{webinar_id\}/access/track",status="200"\} [1-9]',
         r"watchtime_sessions_created_total [1-9]",
         r'watchtime_sessions_closed_total\{reason="exit"\} [1-9]',
+        BUILD_INFO,
     ):
         assert re.search(f"^{sample}", exposition, re.M), sample
     promtool_check_metrics(exposition)
@@ -536,6 +627,7 @@ def test_the_flusher_and_sweeper_metrics_pass_promtool(
             r"watchtime_flusher_rows_total 1\.0$",
             r"watchtime_flusher_batch_duration_seconds_count 1\.0$",
             r"watchtime_flusher_oldest_dirty_age_seconds ",
+            BUILD_INFO,
         )
         swept = scrape_until(
             sweeper_port,
@@ -544,6 +636,10 @@ def test_the_flusher_and_sweeper_metrics_pass_promtool(
             r"watchtime_sweeper_last_run_timestamp_seconds [1-9]",
             r"watchtime_sweeper_snapshots_total 1\.0$",
             r'watchtime_sweeper_retention_deleted_rows_total\{table="webinar_user_sessions"\} ',
+            BUILD_INFO,
         )
+        for port in (flusher_port, sweeper_port):  # each has finished a cycle in time
+            answer = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            assert (answer.status_code, answer.json()) == (200, {"status": "ok", "late": []})
     promtool_check_metrics(flushed)
     promtool_check_metrics(swept)

@@ -17,7 +17,11 @@ from conftest import both_topologies, with_settings
 from redis import Redis
 from starlette.testclient import TestClient
 from support import acknowledged, flush, session_rows, snapshot
+from test_flusher import at
 
+from flusher.flusher import Flusher
+from watchtime import keys
+from watchtime.connections import Backends
 from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -97,3 +101,25 @@ def test_metrics_export_the_memory_of_every_redis_node(client: TestClient, topol
     assert {node for node, _ in used} == {node for node, _ in limits}
     assert all(float(value) > 0 for _, value in used)
     assert all(float(value) == 0 for _, value in limits)  # the test servers have no limit
+
+
+@pytest.mark.anyio
+async def test_a_full_redis_is_still_flushed_and_retiring_frees_its_memory(
+    store, redis, pg_pool, pg, settings, webinar
+):
+    for session_id in SESSIONS:
+        await store.track(webinar, session_id, "", extras={"user_agent": "UA"}, now_ms=at(0))
+    await store.exit(webinar, "s1", "", now_ms=at(30))
+    await redis.config_set("maxmemory", 1)
+    try:
+        assert (
+            await Flusher(Backends(redis, pg_pool, store), settings).cycle(now_ms=at(31)) is False
+        )
+        assert await redis.exists(keys.extras(webinar, "s1")) == 0  # retired: memory freed
+        assert (await store.pending(webinar, 0, now_ms=at(31))).owed == 0
+    finally:
+        await redis.config_set("maxmemory", 0)
+    rows = await pg.fetch("SELECT session_id, closed_reason, user_agent FROM webinar_user_sessions")
+    assert sorted(tuple(r) for r in rows) == [
+        (s, "exit" if s == "s1" else None, "UA") for s in SESSIONS
+    ]

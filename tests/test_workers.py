@@ -11,6 +11,7 @@ from uuid import uuid4
 import httpx2
 from support import running
 
+from watchtime import __version__
 from watchtime.embedded import PostgresServer, RedisServer
 
 ADMIN = {"Authorization": "Bearer workers-admin-token"}
@@ -65,6 +66,7 @@ def test_two_workers_one_set_of_metrics(
             assert metric(text, 'watchtime_pings_total{outcome="created"}') == 40
             assert metric(text, "watchtime_sessions_created_total") == 40
             assert metric(text, "watchtime_http_requests_in_flight") == 1  # this scrape
+            assert metric(text, f'watchtime_build_info{{version="{__version__}"}}') == 1
 
         os.kill(workers(process.pid)[0], signal.SIGKILL)
         assert [ping(base, webinar, f"t{i}") for i in range(20)] == [204] * 20

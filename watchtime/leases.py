@@ -4,10 +4,14 @@ a claim expires if its holder dies, and an overlap after that only wastes work."
 
 from __future__ import annotations
 
+import logging
 import secrets
 from uuid import UUID
 
+from watchtime.errors import BackendUnavailable
 from watchtime.sessions import SessionStore
+
+log = logging.getLogger("watchtime.leases")
 
 
 class Claims:
@@ -18,8 +22,16 @@ class Claims:
         self.owner = secrets.token_hex(8)  # this replica
 
     async def take(self, webinar_id: UUID) -> bool:
-        """Takes or renews the claim; False while another replica holds it."""
-        return await self.store.lease(webinar_id, self.job, self.owner, self.ttl_ms)
+        """Takes or renews the claim; False while another replica holds it. A Redis at
+        maxmemory refuses the claim's write: the work goes on unclaimed, since the
+        flusher's retiring of written sessions is what frees memory."""
+        try:
+            return await self.store.lease(webinar_id, self.job, self.owner, self.ttl_ms)
+        except BackendUnavailable as e:
+            if e.reason != "full":
+                raise
+            log.warning("%s of %s unclaimed: Redis is full", self.job, webinar_id)
+            return True
 
     async def release(self, webinar_id: UUID) -> None:
         await self.store.lease(webinar_id, self.job, self.owner, 0)

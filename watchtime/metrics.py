@@ -1,6 +1,8 @@
 """Metrics that more than one process reports (gateway: exits; sweeper: timeouts)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from watchtime import __version__
 
 SESSIONS_CLOSED = Counter(
     "watchtime_sessions_closed_total", "Sessions closed by reason", ["reason"]
@@ -13,3 +15,10 @@ REDIS_BATCH_CALLS = Histogram(
 REDIS_NOSCRIPT = Counter(
     "watchtime_redis_noscript_total", "Script calls re-sent because Redis had lost the script"
 )
+BUILD_INFO = Gauge(
+    "watchtime_build_info",
+    "Always 1: the version this process runs, as a label",
+    ["version"],
+    multiprocess_mode="max",  # the same 1 from every gateway worker
+)
+BUILD_INFO.labels(__version__).set(1)

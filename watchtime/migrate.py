@@ -17,6 +17,7 @@ from importlib.resources import files
 
 import asyncpg
 
+from watchtime import cli, logs
 from watchtime.settings import load_or_exit
 
 log = logging.getLogger("watchtime.migrate")
@@ -110,8 +111,9 @@ async def migrate_url(database_url: str) -> list[str]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cli.parse("watchtime-migrate", __doc__)
     settings = load_or_exit("watchtime-migrate")
+    logs.configure(settings)
     if not settings.database_url:
         sys.exit("watchtime-migrate: DATABASE_URL is not set")
     try:

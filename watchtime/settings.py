@@ -64,6 +64,9 @@ class Settings:
     admin_token: str = ""
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line
+    access_log: bool = False  # a line per gateway request, pings included
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto are believed
 
     def __post_init__(self) -> None:
         if self.stale_after_seconds < self.heartbeat_interval_seconds:
@@ -166,6 +169,9 @@ class Settings:
             admin_token=reader.text("ADMIN_TOKEN"),
             cors_allow_origins=reader.csv("CORS_ALLOW_ORIGINS"),
             log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_format=reader.choice("LOG_FORMAT", "TEXT", ("TEXT", "JSON")).lower(),
+            access_log=reader.flag("ACCESS_LOG", False),
+            forwarded_allow_ips=reader.text("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         )
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 
+from watchtime import cli, logs
 from watchtime.embedded import PostgresServer, RedisServer, started
 from watchtime.migrate import MigrationChanged, migrate_url
 from watchtime.settings import Settings, load_or_exit
@@ -69,8 +70,9 @@ def _watch(children: dict[str, subprocess.Popen[bytes]], stop: threading.Event) 
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cli.parse("watchtime", __doc__)
     settings = load_or_exit("watchtime")
+    logs.configure(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
