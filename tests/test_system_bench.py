@@ -47,7 +47,9 @@ def test_a_tiny_system_run_measures_every_figure(
     pings = f["seed.sat.requests"]
     assert 2 * pings <= round(f["seed.sat.pg_rows"] * pings) <= 2 * (pings + CONNECTIONS)
     assert f["sys.sat.pg_rows"] > 0 and f["sys.sat.wal_bytes"] > 0
-    assert f["sys.sat.aof_bytes"] > 0 and f["gw.aof_bytes"] > 0
+    # AOF growth leaves out the seconds in which a rewrite ended (a rewrite shrinks the
+    # file); in a 2-second window that can be all of the gateway-alone phase.
+    assert f["sys.sat.aof_bytes"] > 0 and f["gw.aof_bytes"] >= 0
     # Every ping is one script call; the flusher's few calls (per batch) come on top.
     in_flight = CONNECTIONS / f["sys.sat.requests"]
     assert 1 <= round(f["sys.sat.cmd.evalsha.calls"], 6) <= 1 + in_flight + 0.01  # + flusher
