@@ -35,7 +35,9 @@ def test_a_tiny_system_run_measures_every_figure(
         assert f[f"{design}.p99_ms"] >= f[f"{design}.p50_ms"] > 0
         assert f[f"{design}.cpu.gateway"] > 0 and f[f"{design}.cpu.wrk"] > 0
     assert f["sys.create.errors"] == f["seed.create.errors"] == 0
-    assert f["sys.sat.cpu.redis"] > 0 and f["sys.sat.cpu.flusher"] > 0
+    # The flusher is metered in clock ticks (10 ms) too: the 200 sessions a tiny run owes
+    # it may take less than one, so only its presence is certain.
+    assert f["sys.sat.cpu.redis"] > 0 and f["sys.sat.cpu.flusher"] >= 0
     # Postgres is metered in clock ticks (10 ms): the flusher's few HOT updates of a
     # 2-second tiny run may take less than one, the seed design's writes never do.
     assert f["sys.sat.cpu.postgres"] >= 0 and f["seed.sat.cpu.postgres"] > 0
