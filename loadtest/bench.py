@@ -36,7 +36,7 @@ PING_PATH = f"/api/webinars/{WEBINAR}/presence/ping"
 LUA = Path(__file__).with_name("ping.lua")
 CONNECTIONS_PER_WORKER = 64
 ADMIN_TOKEN = "bench-admin-token"
-VIEWER_INTERVAL_SECONDS = 120  # a viewer-equivalent pings once per SPEC interval
+VIEWER_INTERVAL_SECONDS = 120  # a viewer-equivalent pings once per heartbeat interval
 
 
 class Load(NamedTuple):

@@ -2,7 +2,7 @@
 
 The ledger holds the truth (when each tab was really visible) and the server's
 heartbeats (the requests it acknowledged). The server can credit only what it can know
-(SPEC R-SEM-2, R-SEM-4, R-SEM-5): the stretch between two consecutive heartbeats of a
+(R-SEM-2, R-SEM-4, R-SEM-5): the stretch between two consecutive heartbeats of a
 session, capped at ``interval * multiplier``, iff the tab was visible at its start. The
 client pings at every visibility change, so "visible at the start" is the truth of the
 whole stretch, and the owed time of a session is

@@ -1,4 +1,4 @@
-"""Locust scenario: the live audience of one webinar (SPEC R-SCALE).
+"""Locust scenario: the live audience of one webinar (R-SCALE).
 
     locust                                          (web UI; locust.conf names this file)
     locust --headless -u 200 -t 5m --host http://127.0.0.1:8000

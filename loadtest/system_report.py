@@ -13,7 +13,7 @@ from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, THREADS
 if TYPE_CHECKING:
     from loadtest.system_bench import Figures, Options
 
-VIEWER_INTERVAL_SECONDS = 120  # a viewer-equivalent pings once per SPEC interval
+VIEWER_INTERVAL_SECONDS = 120  # a viewer-equivalent pings once per heartbeat interval
 COMPONENTS = (("gateway", "gateway workers (seed: its workers)"), ("redis", "Redis"),
               ("flusher", "flusher"), ("sweeper", "sweeper"), ("postgres", "PostgreSQL"),
               ("wrk", "wrk (the load)"))  # fmt: skip

@@ -1,4 +1,4 @@
-"""One browser tab following its plan, as the real client script does (SPEC R-CLIENT):
+"""One browser tab following its plan, as the real client script does (R-CLIENT):
 a new session per page load, track on open, a ping every heartbeat interval, an extra
 ping at every visibility change, the exit beacon on close (or nothing), a new session
 when a ping is answered 409 ``session_closed``, and after a 503 (the gateway at capacity)

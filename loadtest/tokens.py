@@ -1,5 +1,5 @@
 """Viewer tokens as a platform back-end issues them: HS256 JWTs whose ``sub`` is the
-user id, signed with ``VIEWER_TOKEN_SECRET`` (SPEC R-AUTH)."""
+user id, signed with ``VIEWER_TOKEN_SECRET`` (R-AUTH)."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ both_topologies = pytest.mark.parametrize("topology", ["standalone", "cluster"],
 @pytest.fixture
 def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisServer,
              postgres_server: PostgresServer) -> Settings:  # fmt: skip
-    """SPEC defaults (interval 120 s, cap 360 s) against the test servers."""
+    """The defaults of docs/operations.md (interval 120 s, cap 360 s) against the test servers."""
     cluster = topology == "cluster"
     redis_url = request.getfixturevalue("redis_cluster").url if cluster else redis_server.url
     return Settings(

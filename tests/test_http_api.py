@@ -1,4 +1,4 @@
-"""The HTTP API of SPEC §7 over a real app, Redis and Postgres."""
+"""The HTTP API of docs/api.md over a real app, Redis and Postgres."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every error status of SPEC §7: a JSON {error, detail}, and nothing changed in Redis."""
+"""Every error status of docs/api.md: a JSON {error, detail}, and nothing changed in Redis."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 PREFIX = "wt"
 
-# Settings defaults (SPEC R-OPS). Seconds unless the name says otherwise.
+# Settings defaults (R-OPS). Seconds unless the name says otherwise.
 HEARTBEAT_INTERVAL_SECONDS = 120.0
 DELTA_CAP_MULTIPLIER = 3.0
 STALE_AFTER_SECONDS = 300.0

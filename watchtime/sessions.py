@@ -1,7 +1,7 @@
 """Session operations: one Lua script call each (R-ARCH-1), typed in and out.
 
 Production passes no ``now``, so the scripts read Redis ``TIME``; tests pass an
-explicit time in milliseconds to walk the worked examples of the SPEC.
+explicit time in milliseconds to walk the worked examples of docs/semantics.md.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ class Settings:
 
     @property
     def delta_cap_ms(self) -> int:
-        """No single heartbeat interval credits more than this (SPEC glossary)."""
+        """No single heartbeat interval credits more than this (docs/architecture.md, glossary)."""
         return round(self.heartbeat_interval_seconds * self.delta_cap_multiplier * 1000)
 
     @property
