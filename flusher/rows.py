@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import struct
 from typing import Any
 from uuid import UUID
 
@@ -43,9 +42,9 @@ WHERE s.version < excluded.version  -- a replayed or overtaken batch changes not
 COLUMN_COUNT = 20
 
 
-def intervals_literal(log: bytes) -> str:
-    """The interval log (big-endian int64 ms pairs) as an int8multirange literal."""
-    return "{" + ",".join(f"[{a},{b})" for a, b in struct.iter_unpack(">qq", log)) + "}"
+def intervals_literal(intervals: list[tuple[int, int]]) -> str:
+    """Intervals [from, to) in ms as an int8multirange literal."""
+    return "{" + ",".join(f"[{a},{b})" for a, b in intervals) + "}"
 
 
 def _ip(text: str | None) -> str | None:
@@ -78,7 +77,7 @@ def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
         _ms(h.exited_at),
         _number(h.last_heartbeat_at),
         _number(h.watched_ms),
-        intervals_literal(session.log),
+        intervals_literal(session.intervals),
         h.closed_reason,
         h.visible == "1",
         h.active == "1",
@@ -90,7 +89,7 @@ def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
         d.client_id,
         _number(h.version),
         d.visitor_id,
-        intervals_literal(session.active_log),
+        intervals_literal(session.active_intervals),
     )
 
 

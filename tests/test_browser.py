@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import struct
 from uuid import UUID, uuid4
 
 import httpx2
@@ -16,6 +15,7 @@ from playwright.sync_api import BrowserContext, Page, Route
 from redis import Redis
 
 from watchtime import keys
+from watchtime.sessions import intervals
 
 # The client pings up to 10 % early (its jitter); margins below are derived from this.
 SHORTEST_PING_GAP_MS = 0.9 * HEARTBEAT_SECONDS * 1000
@@ -48,7 +48,8 @@ class Sessions:
     def intervals(self, session_id: str) -> list[tuple[int, int]]:
         """The credited visible intervals [from, to) in ms."""
         log = self.redis.get(keys.intervals(self.webinar_id, session_id)) or b""
-        return list(struct.iter_unpack(">qq", log))
+        fields = self.fields(session_id)
+        return intervals(log, fields.get("run_from"), fields.get("run_to"))
 
     def open(self) -> list[str]:
         return [s.decode() for s in self.redis.zrange(keys.active(self.webinar_id), 0, -1)]

@@ -3,7 +3,6 @@ credited by the same rule as watched time, from the scripts to the report."""
 
 from __future__ import annotations
 
-import struct
 from uuid import uuid4
 
 import anyio
@@ -18,12 +17,6 @@ from watchtime import keys
 from watchtime.sessions import SessionStore
 
 VISITOR = "k9Zq-2_visitor"
-
-
-def log(redis: Redis, key: str, s0: int) -> list[tuple[int, int]]:
-    """An interval log, in seconds from s0."""
-    pairs = struct.iter_unpack(">qq", redis.get(key) or b"")
-    return [((a - s0) / 1000, (b - s0) / 1000) for a, b in pairs]
 
 
 async def nothing(store: SessionStore) -> None:
@@ -149,7 +142,7 @@ def test_active_time_is_credited_like_watched_time_and_less_when_visible_but_idl
         await store.exit(webinar, "g", "", now_ms=at(s0, 110))
 
     seed(settings, tabs)
-    assert log(sync_redis, keys.active_intervals(webinar, "a"), s0) == []  # retired
+    assert sync_redis.exists(keys.active_intervals(webinar, "a")) == 0  # retired
     body = report(client, webinar)
     a = person(body, f"user:{user}")
     # watched: [0, 30) + [15, 35) = [0, 35); active: [0, 10) + [20, 30) + [25, 35).
@@ -179,12 +172,12 @@ async def test_the_active_log_follows_the_interval_log(store: SessionStore, redi
     await store.ping(webinar, s, "", "5", now_ms=s0 + 50_000)  # [40, 50) was hidden
     await store.exit(webinar, s, "", now_ms=s0 + 55_000)
 
-    async def read(key: str) -> list[tuple[int, int]]:
-        pairs = struct.iter_unpack(">qq", await redis.get(key) or b"")
+    def seconds(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return [((a - s0) // 1000, (b - s0) // 1000) for a, b in pairs]
 
-    assert await read(keys.intervals(webinar, s)) == [(0, 40), (50, 55)]
-    assert await read(keys.active_intervals(webinar, s)) == [(0, 20), (30, 40), (50, 55)]
+    (tab,) = await store.collect(webinar, [s])
+    assert seconds(tab.intervals) == [(0, 40), (50, 55)]
+    assert seconds(tab.active_intervals) == [(0, 20), (30, 40), (50, 55)]
 
 
 def test_no_visitor_id_groups_nothing(client: TestClient, settings, s0):

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
-from watchtime import keys
+from watchtime import keys, sessions
 from watchtime.connections import Backends
 from watchtime.sessions import SessionStore
 
@@ -51,7 +51,7 @@ async def assert_matches_redis(redis: Redis, pg: asyncpg.Connection, webinar: UU
     for session_id in [m.decode() for m in await redis.zrange(keys.active(webinar), 0, -1)]:
         s, r = await hot(redis, webinar, session_id), stored[session_id]
         log = await redis.get(keys.intervals(webinar, session_id)) or b""
-        expected_intervals = [(a, b) for a, b in _pairs(log)]
+        expected_intervals = sessions.intervals(log, s.get("run_from"), s.get("run_to"))
         assert (r["version"], ms(r["last_heartbeat_at"]), r["ping_count"]) == (
             int(s["version"]),
             int(s["last_heartbeat_at"]),
@@ -59,12 +59,6 @@ async def assert_matches_redis(redis: Redis, pg: asyncpg.Connection, webinar: UU
         )
         assert r["watched_seconds_raw"] == Decimal(s["watched_ms"]) / 1000
         assert [(x.lower, x.upper) for x in r["watched_intervals"]] == expected_intervals
-
-
-def _pairs(log: bytes) -> list[tuple[int, int]]:
-    import struct
-
-    return list(struct.iter_unpack(">qq", log))
 
 
 async def test_a_closed_session_arrives_exactly_and_retires(store, flusher, redis, pg, webinar):

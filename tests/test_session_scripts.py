@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import struct
 from uuid import UUID, uuid4
 
 import pytest
 from conftest import both_topologies
 from redis.asyncio import Redis
 
-from watchtime import keys
+from watchtime import keys, sessions
 from watchtime.client import REDIS_MAX_CONNECTIONS, RedisClient
 from watchtime.sessions import Outcome, SessionStore
 
@@ -42,8 +41,9 @@ async def session(redis: Redis, webinar: UUID, session_id: str = S) -> dict[str,
 
 
 async def intervals(redis: Redis, webinar: UUID, session_id: str = S) -> list[tuple[int, int]]:
-    raw = await redis.get(keys.intervals(webinar, session_id)) or b""
-    pairs = struct.iter_unpack(">qq", raw)
+    log = await redis.get(keys.intervals(webinar, session_id)) or b""
+    s = await session(redis, webinar, session_id)
+    pairs = sessions.intervals(log, s.get("run_from"), s.get("run_to"))
     return [(a - T0, b - T0) for a, b in pairs]
 
 

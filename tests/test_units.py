@@ -12,6 +12,7 @@ from flusher.rows import intervals_literal
 from gateway.auth import verify_hs256
 from gateway.errors import GatewayError
 from loadtest.tokens import viewer_token
+from watchtime.sessions import intervals
 
 SECRET = "unit-secret"
 
@@ -52,7 +53,13 @@ def test_a_token_signed_with_another_secret_is_refused() -> None:
         verify_hs256(viewer_token("u-1", "another"), SECRET.encode())
 
 
-def test_the_interval_log_becomes_a_multirange_literal() -> None:
-    log = struct.pack(">qq", 1000, 2500) + struct.pack(">qq", -5, 7)
-    assert intervals_literal(log) == "{[1000,2500),[-5,7)}"
-    assert intervals_literal(b"") == "{}"
+def test_intervals_become_a_multirange_literal() -> None:
+    assert intervals_literal([(1000, 2500), (-5, 7)]) == "{[1000,2500),[-5,7)}"
+    assert intervals_literal([]) == "{}"
+
+
+def test_a_sessions_intervals_are_its_log_then_its_current_run() -> None:
+    log = struct.pack(">qq", 1000, 2500) + struct.pack(">qq", 3000, 3500)
+    assert intervals(log, "4000", "4700") == [(1000, 2500), (3000, 3500), (4000, 4700)]
+    assert intervals(log, "4000", "4000") == [(1000, 2500), (3000, 3500)]  # an empty run
+    assert intervals(b"", None, None) == []

@@ -6,6 +6,7 @@ explicit time in milliseconds to walk the worked examples of docs/semantics.md.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -65,6 +66,10 @@ class Hot(NamedTuple):
     ping_count: str | None
     version: str | None
     stored: str | None  # set once the row is in Postgres
+    run_from: str | None  # the current runs of watched and active time (lib.lua log_credit)
+    run_to: str | None
+    active_run_from: str | None
+    active_run_to: str | None
 
 
 class Details(NamedTuple):
@@ -91,6 +96,25 @@ class Collected(NamedTuple):
     @property
     def exists(self) -> bool:
         return self.hot.version is not None
+
+    @property
+    def intervals(self) -> list[tuple[int, int]]:
+        """The credited intervals [from, to) in ms."""
+        return intervals(self.log, self.hot.run_from, self.hot.run_to)
+
+    @property
+    def active_intervals(self) -> list[tuple[int, int]]:
+        """The credited intervals during which the client was active."""
+        return intervals(self.active_log, self.hot.active_run_from, self.hot.active_run_to)
+
+
+def intervals(log: bytes, run_from: str | None, run_to: str | None) -> list[tuple[int, int]]:
+    """A session's credited intervals [from, to) in ms: its log of closed runs (big-endian
+    int64 pairs) and its current run, kept in the session hash, unless that is empty."""
+    pairs = list(struct.iter_unpack(">qq", log))
+    if run_from is not None and run_to is not None and int(run_to) > int(run_from):
+        pairs.append((int(run_from), int(run_to)))
+    return pairs
 
 
 class LiveCounts(NamedTuple):

@@ -14,13 +14,26 @@ local function viewer_of(user_id, session_id)
 end
 
 -- The fields every script decides on, in one read; nil when the session was never seen.
+-- run and active_run are the current, unbroken runs of watched and active time, [from, to)
+-- in ms (log_credit); a session opened before they were kept here has none yet, which
+-- reads as an empty run at its heartbeat.
 local function load_session(session_key)
   local v = redis.call('HMGET', session_key, 'user_id', 'last_heartbeat_at', 'visible',
-    'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version', 'active')
+    'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version', 'active',
+    'run_from', 'run_to', 'active_run_from', 'active_run_to')
   if not v[1] then return nil end
-  return {user_id = v[1], last_heartbeat_at = tonumber(v[2]), visible = v[3],
+  local heartbeat = tonumber(v[2])
+  return {user_id = v[1], last_heartbeat_at = heartbeat, visible = v[3],
     closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6]),
-    ping_count = tonumber(v[7]), version = tonumber(v[8]), active = v[9]}
+    ping_count = tonumber(v[7]), version = tonumber(v[8]), active = v[9],
+    run = {from = tonumber(v[10]) or heartbeat, to = tonumber(v[11]) or heartbeat},
+    active_run = {from = tonumber(v[12]) or heartbeat, to = tonumber(v[13]) or heartbeat}}
+end
+
+-- The hash fields that store the runs credit() moved, to write with the rest.
+local function run_fields(session)
+  return {'run_from', session.run.from, 'run_to', session.run.to,
+    'active_run_from', session.active_run.from, 'active_run_to', session.active_run.to}
 end
 
 -- What the scripts need of the webinar: whether it is known (its schedule is mirrored),
@@ -58,41 +71,49 @@ local function open_session(k, session_id, user_id, now, visible, active, pings,
   redis.call('HINCRBY', k.tabs, viewer, 1)
 end
 
--- Appends [from_ms, to_ms) to the interval log (big-endian int64 pairs). A credit
--- that starts where the last one ended extends it, so an unbroken watch stays one
--- interval; past max_intervals the gap is merged too. Returns the ms added to the
--- log, which keeps watched_ms equal to the log's total.
-local function log_interval(log_key, from_ms, to_ms, max_intervals)
-  local len = redis.call('STRLEN', log_key)
-  if len > 0 then
-    local last_to = struct.unpack('>i8', redis.call('GETRANGE', log_key, len - 8, len - 1))
-    if last_to == from_ms or len >= max_intervals * 16 then
-      redis.call('SETRANGE', log_key, len - 8, struct.pack('>i8', to_ms))
-      return to_ms - last_to
-    end
+-- Credits [from_ms, to_ms) to a run and its log. A session's credited time is its log
+-- (closed runs, big-endian int64 pairs) plus its current run, kept in the session hash: a
+-- credit that starts where the run ends extends it, so an unbroken watch stays one
+-- interval and costs no write to the log. A gap closes the run into the log and starts a
+-- new one; past max_intervals the gap is merged instead. Returns the ms added to the
+-- intervals, which keeps watched_ms equal to their total.
+local function log_credit(log_key, run, from_ms, to_ms, max_intervals)
+  if run.to == from_ms or run.from == run.to then
+    if run.from == run.to then run.from = from_ms end
+    run.to = to_ms
+    return to_ms - from_ms
   end
-  redis.call('APPEND', log_key, struct.pack('>i8>i8', from_ms, to_ms))
+  if redis.call('STRLEN', log_key) >= (max_intervals - 1) * 16 then
+    local added = to_ms - run.to
+    run.to = to_ms
+    return added
+  end
+  redis.call('APPEND', log_key, struct.pack('>i8>i8', run.from, run.to))
+  run.from, run.to = from_ms, to_ms
   return to_ms - from_ms
 end
 
--- The part of a credited interval during which the client was also active: logged
+-- The part of a credited interval during which the client was also active: credited
 -- when the session was active at the interval's start, the same rule as visibility
 -- (R-EXT-5). The report intersects it with the watched intervals, so active <= watched
 -- even where a full log merged a gap.
 local function credit_active(k, session, from_ms, to_ms, max_intervals)
-  if session.active == '1' then log_interval(k.active_log, from_ms, to_ms, max_intervals) end
+  if session.active == '1' then
+    log_credit(k.active_log, session.active_run, from_ms, to_ms, max_intervals)
+  end
 end
 
 -- Credits the interval since the last heartbeat iff the session was visible at its
 -- start (R-SEM-2): clamp(now - last heartbeat, 0, cap), logged as an interval. The
 -- heartbeat never moves back, so no second is ever credited twice. Returns the credited
--- ms, the new watched total and the new heartbeat; the caller writes the hash.
+-- ms, the new watched total and the new heartbeat; the caller writes them and
+-- run_fields(session) to the hash.
 local function credit(k, session, now, cap_ms, max_intervals)
   local from = session.last_heartbeat_at
   local dt = math.min(math.max(now - from, 0), cap_ms)
   local credited = 0
   if session.visible == '1' and dt > 0 then
-    credited = log_interval(k.log, from, from + dt, max_intervals)
+    credited = log_credit(k.log, session.run, from, from + dt, max_intervals)
     credit_active(k, session, from, from + dt, max_intervals)
   end
   return credited, session.watched_ms + credited, math.max(from, now)

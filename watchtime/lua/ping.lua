@@ -34,7 +34,8 @@ end
 local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
 redis.call('HSET', k.session, 'watched_ms', watched, 'last_heartbeat_at', heartbeat,
   'visible', visible, 'active', active, 'last_request', request_id,
-  'ping_count', session.ping_count + 1, 'version', session.version + 1)
+  'ping_count', session.ping_count + 1, 'version', session.version + 1,
+  unpack(run_fields(session)))
 redis.call('ZADD', k.active, heartbeat, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
 return {'ok', credited, watched, dormant}
