@@ -24,7 +24,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.gateway_workers,
-        loop="uvloop",
+        loop="gateway.listener:Loop",
         http="httptools",
         log_config=logs.config(settings),
         log_level=settings.log_level.lower(),
