@@ -9,6 +9,7 @@ from starlette.routing import Route
 from gateway import auth, bodies
 from gateway.errors import GatewayError, json_response, refusal
 from watchtime import clock, webinars
+from watchtime.sessions import Status
 
 
 async def put_webinar(request: Request) -> Response:
@@ -28,7 +29,7 @@ async def get_webinar(request: Request) -> Response:
     auth.require_admin(request, request.state.settings)
     webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request.path_params))
     if webinar is None:
-        raise refusal("no_webinar")
+        raise refusal(Status.NO_WEBINAR)
     return json_response(webinar)
 
 
@@ -39,7 +40,7 @@ async def end_webinar(request: Request) -> Response:
     webinar = await webinars.end(state.pg, webinar_id, await clock.server_time(state.redis))
     if webinar is None:
         if await webinars.fetch(state.pg, webinar_id) is None:
-            raise refusal("no_webinar")
+            raise refusal(Status.NO_WEBINAR)
         raise GatewayError(409, "webinar_not_started", "a webinar cannot end before its start")
     await webinars.mirror(state.redis, webinar)
     return json_response(webinar)

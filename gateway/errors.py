@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from gateway.metrics import REDIS_ERRORS
 from watchtime.errors import BackendUnavailable
+from watchtime.sessions import Status
 
 
 class ErrorAnswer(msgspec.Struct):
@@ -33,11 +34,11 @@ class GatewayError(Exception):
 
 # The session scripts' refusals, as HTTP; "no_webinar" also answers any other lookup of
 # a webinar that does not exist. Then the viewer token's time rules (R-EXT-3).
-REFUSALS = {
-    "no_webinar": (404, "webinar_not_found", "no webinar with this id"),
-    "no_session": (404, "session_not_found", "no session with this id"),
-    "closed": (409, "session_closed", "this session has ended: start a new one"),
-    "other_user": (409, "session_conflict", "this session belongs to another viewer"),
+REFUSALS: dict[str, tuple[int, str, str]] = {
+    Status.NO_WEBINAR: (404, "webinar_not_found", "no webinar with this id"),
+    Status.NO_SESSION: (404, "session_not_found", "no session with this id"),
+    Status.CLOSED: (409, "session_closed", "this session has ended: start a new one"),
+    Status.OTHER_USER: (409, "session_conflict", "this session belongs to another viewer"),
     "token_without_exp": (401, "token_without_exp", "the viewer token has no exp claim"),
     "token_expired": (401, "token_expired", "the viewer token has expired: get a new one"),
     "token_not_yet_valid": (401, "token_not_yet_valid", "the viewer token's nbf is ahead"),

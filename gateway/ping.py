@@ -21,7 +21,7 @@ from gateway.errors import REFUSALS, GatewayError, refusal, response_for
 from gateway.metrics import PINGS, SESSIONS_CREATED, request_finished, request_started
 from gateway.viewer import extras
 from watchtime.errors import BackendUnavailable
-from watchtime.sessions import Outcome
+from watchtime.sessions import Outcome, Status
 
 PREFIX, SUFFIX = "/api/webinars/", "/presence/ping"
 NO_CONTENT: list[Message] = [
@@ -29,10 +29,7 @@ NO_CONTENT: list[Message] = [
     {"type": "http.response.body", "body": b""},
 ]
 # Label children resolved once: .labels() on every ping would cost a dict lookup and a lock.
-OUTCOMES = {
-    status: PINGS.labels(status)
-    for status in ("ok", "created", "duplicate", "rate_limited", *REFUSALS)
-}
+OUTCOMES = {status: PINGS.labels(status) for status in (*Status, *REFUSALS)}
 
 
 class PingEndpoint:
@@ -50,7 +47,7 @@ class PingEndpoint:
         refusal = _refusal(outcome)
         if refusal is not None:
             return await _answer(response_for(refusal), scope, receive, send)
-        if outcome.status == "created":
+        if outcome.status is Status.CREATED:
             SESSIONS_CREATED.inc()
         for message in NO_CONTENT:
             await send(message)
@@ -65,8 +62,8 @@ async def _answer(response: Response, scope: Scope, receive: Receive, send: Send
 def _refusal(outcome: Outcome) -> GatewayError | None:
     if outcome.status in REFUSALS:
         return refusal(outcome.status)
-    if outcome.status == "rate_limited":
-        wait = str(max(1, math.ceil(outcome.first / 1000)))
+    if outcome.status is Status.RATE_LIMITED:
+        wait = str(max(1, math.ceil(outcome.wait_ms / 1000)))
         return GatewayError(429, "too_many_pings", f"ping again in {wait}s", {"Retry-After": wait})
     return None
 
@@ -89,9 +86,14 @@ async def _ping(scope: Scope, receive: Receive) -> Outcome:
     )
     view = body.view_state
     return await state["store"].ping(  # type: ignore[no-any-return]
-        webinar_id, session_id, user_id, state["request_ids"](), view.is_visible,
-        view.is_active, details,
-    )  # fmt: skip
+        webinar_id,
+        session_id,
+        user_id,
+        state["request_ids"](),
+        visible=view.is_visible,
+        active=view.is_active,
+        extras=details,
+    )
 
 
 class _Headers:

@@ -21,6 +21,7 @@ from gateway import auth, bodies, report
 from gateway.errors import GatewayError, json_response, refusal
 from watchtime import clock, webinars
 from watchtime.errors import postgres_boundary
+from watchtime.sessions import Status
 
 REPORT_SECONDS = Histogram(
     "watchtime_report_duration_seconds", "Time to build a watch-time report", ["format"]
@@ -60,7 +61,7 @@ async def _webinar(request: Request) -> webinars.Webinar:
     auth.require_admin(request, request.state.settings)
     webinar = await webinars.fetch(request.state.pg, bodies.webinar_id(request.path_params))
     if webinar is None:
-        raise refusal("no_webinar")
+        raise refusal(Status.NO_WEBINAR)
     return webinar
 
 

@@ -19,6 +19,7 @@ from gateway.errors import json_response, refusal
 from gateway.metrics import SESSIONS_CREATED
 from watchtime import keys
 from watchtime.metrics import SESSIONS_CLOSED
+from watchtime.sessions import Status
 
 
 class RequestIds:
@@ -64,13 +65,13 @@ async def track(request: Request) -> Response:
         webinar_id,
         session_id,
         user_id,
-        body.view_state.is_visible,
-        body.view_state.is_active,
-        details,
+        visible=body.view_state.is_visible,
+        active=body.view_state.is_active,
+        extras=details,
     )
-    if outcome.status not in ("created", "exists"):
+    if outcome.status not in (Status.CREATED, Status.EXISTS):
         raise refusal(outcome.status)
-    if outcome.status == "created":
+    if outcome.status is Status.CREATED:
         SESSIONS_CREATED.inc()
     return json_response(Tracked(session_id, state.settings.heartbeat_interval_seconds))
 
@@ -81,9 +82,9 @@ async def exit_(request: Request) -> Response:
     body = await bodies.read(request, bodies.Exit, state.settings.max_body_bytes, text_ok=True)
     user_id = auth.viewer(state.settings, auth.bearer(request) or body.token)
     outcome = await state.store.exit(webinar_id, body.required_session(), user_id)
-    if outcome.status == "ok":
+    if outcome.status is Status.OK:
         SESSIONS_CLOSED.labels("exit").inc()
-    elif outcome.status != "closed":  # exit is idempotent
+    elif outcome.status is not Status.CLOSED:  # exit is idempotent
         raise refusal(outcome.status)
     return Response(status_code=204)
 
@@ -92,7 +93,7 @@ async def live(request: Request) -> Response:
     auth.viewer_or_admin(request, request.state.settings)
     counts = await request.state.store.live(bodies.webinar_id(request.path_params))
     if counts is None:
-        raise refusal("no_webinar")
+        raise refusal(Status.NO_WEBINAR)
     return json_response(counts._asdict())
 
 

@@ -62,7 +62,7 @@ class Viewers:
         if self.rng.random() < 0.3 and len(self.open) > 10:
             session_id = self.open.pop(self.rng.randrange(len(self.open)))
             outcome = await self.store.exit(self.webinar, session_id, "", now_ms=self.now_ms())
-            self.exited[session_id] = outcome.second
+            self.exited[session_id] = outcome.watched_ms
 
     async def check(self, redis: Redis, pg: asyncpg.Connection) -> None:
         stored = await rows(pg)

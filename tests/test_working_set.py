@@ -41,7 +41,7 @@ async def test_a_webinar_with_nothing_to_do_rests_and_a_change_wakes_it(
     assert not await in_working_set(redis, webinar)
     assert await redis.hget(keys.meta(webinar), "dormant") == b"1"
 
-    assert await store.track(webinar, "s1", "", now_ms=at(1)) == Outcome("created", 0, 0, 1)
+    assert await store.track(webinar, "s1", "", now_ms=at(1)) == Outcome("created", dormant=True)
     assert await in_working_set(redis, webinar)
     assert await redis.hget(keys.meta(webinar), "dormant") is None
     await flusher.cycle(now_ms=at(2))
@@ -73,9 +73,9 @@ async def test_a_lost_wake_is_repeated_by_the_next_change(
     # A gateway that dies between the script and the wake: the script ran, the wake did not.
     bare = SessionStore(store.scripts, settings, run_directly)
     bare.wake = _no_wake  # type: ignore[method-assign]
-    assert (await bare.track(webinar, "s1", "", now_ms=at(1))).dormant == 1
+    assert (await bare.track(webinar, "s1", "", now_ms=at(1))).dormant is True
     assert not await in_working_set(redis, webinar)
-    assert (await store.ping(webinar, "s1", "", "r1", now_ms=at(5))).dormant == 1
+    assert (await store.ping(webinar, "s1", "", "r1", now_ms=at(5))).dormant is True
     assert await in_working_set(redis, webinar)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -22,15 +23,30 @@ from watchtime.scripts import Scripts
 from watchtime.settings import Settings
 
 
-class Outcome(NamedTuple):
-    """A script's answer: status, then two numbers whose meaning depends on it
-    (credited and watched ms for ``ok``; wait ms for ``rate_limited``), and whether the
-    change woke a webinar that had left the working set (``SessionStore.wake``)."""
+class Status(StrEnum):
+    """What a session script answered (its first reply element, these strings)."""
 
-    status: str
-    first: int = 0
-    second: int = 0
-    dormant: int = 0
+    OK = "ok"
+    CREATED = "created"
+    EXISTS = "exists"  # track of a session already open
+    DUPLICATE = "duplicate"  # a resent ping: its request id was the last one
+    RATE_LIMITED = "rate_limited"
+    CLOSED = "closed"
+    OTHER_USER = "other_user"
+    NO_WEBINAR = "no_webinar"
+    NO_SESSION = "no_session"
+
+
+class Outcome(NamedTuple):
+    """A session script's answer. The scripts reply {status, credited_ms, watched_ms,
+    wait_ms, dormant}, trailing zeros left out. ``dormant``: the change woke a webinar that
+    had left the working set (``SessionStore.wake``)."""
+
+    status: Status
+    credited_ms: int = 0  # credited by this call
+    watched_ms: int = 0  # the session's total after it
+    wait_ms: int = 0  # rate_limited: until the ping would be taken
+    dormant: bool = False
 
 
 class Pending(NamedTuple):
@@ -163,8 +179,9 @@ async def run_directly(script: AsyncScript, keys: Sequence[Any], args: Sequence[
 
 
 def _outcome(reply: list[Any]) -> Outcome:
-    status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
-    return Outcome(status, *(int(n) for n in reply[1:]))
+    status = Status(reply[0].decode() if isinstance(reply[0], bytes) else reply[0])
+    credited, watched, wait, dormant = [int(n) for n in reply[1:]] + [0] * (5 - len(reply))
+    return Outcome(status, credited, watched, wait, bool(dormant))
 
 
 class SessionStore:
@@ -222,6 +239,7 @@ class SessionStore:
         webinar_id: UUID,
         session_id: str,
         user_id: str,
+        *,
         visible: bool = True,
         active: bool = True,
         extras: Mapping[str, str] | None = None,
@@ -237,6 +255,7 @@ class SessionStore:
         session_id: str,
         user_id: str,
         request_id: str,
+        *,
         visible: bool = True,
         active: bool = True,
         extras: Mapping[str, str] | None = None,
@@ -249,23 +268,24 @@ class SessionStore:
         return await self._change(webinar_id, self.scripts.ping, script_keys, args)
 
     async def exit(
-        self, webinar_id: UUID, session_id: str, user_id: str, now_ms: int | None = None
+        self, webinar_id: UUID, session_id: str, user_id: str, *, now_ms: int | None = None
     ) -> Outcome:
         args = [_time(now_ms), session_id, user_id, self.cap_ms, keys.MAX_INTERVALS_PER_SESSION]
         script_keys = keys.session_keys(webinar_id, session_id)
         return await self._change(webinar_id, self.scripts.exit, script_keys, args)
 
-    async def presence(self, webinar_id: UUID, user_id: str, now_ms: int | None = None) -> Outcome:
+    async def presence(
+        self, webinar_id: UUID, user_id: str, *, now_ms: int | None = None
+    ) -> Outcome:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id)]
         args = [_time(now_ms), keys.viewer(user_id, "")]
         return await self._change(webinar_id, self.scripts.presence, script_keys, args)
 
     async def live(self, webinar_id: UUID, now_ms: int | None = None) -> LiveCounts | None:
         script_keys = [keys.meta(webinar_id), keys.presence(webinar_id), keys.active(webinar_id)]
-        outcome = _outcome(
-            await self._call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms])
-        )
-        return LiveCounts(outcome.first, outcome.second) if outcome.status == "ok" else None
+        reply = await self._call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms])
+        _status, *counts = reply  # 'no_webinar' alone, or 'ok' and the two counts
+        return LiveCounts(*map(int, counts)) if counts else None
 
     async def pending(self, webinar_id: UUID, limit: int, now_ms: int | None = None) -> Pending:
         """What is owed to Postgres: up to ``limit`` sessions, closed ones first; 0 counts."""

@@ -17,4 +17,4 @@ if refused then return refused end
 local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
 close_session(k, session_id, session, heartbeat, 'exit', now,
   {'watched_ms', watched, 'last_heartbeat_at', heartbeat, unpack(run_fields(session))})
-return {'ok', credited, watched, dormant}
+return {'ok', credited, watched, 0, dormant}

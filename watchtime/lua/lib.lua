@@ -1,5 +1,7 @@
 -- Helpers prepended to every session script by watchtime/scripts.py.
 -- Times are integer milliseconds of the Redis server clock (R-ARCH-2).
+-- track, ping, exit and presence reply {status, credited_ms, watched_ms, wait_ms, dormant},
+-- trailing zeros left out (watchtime/sessions.py Outcome).
 
 -- Tests pass an explicit time; production passes '' and the script reads TIME.
 local function now_ms(explicit)

@@ -20,7 +20,7 @@ if not session then
   -- The gateway missed the enter: create as track would, this ping counted.
   open_session(k, session_id, user_id, now, visible, active, 1, extras)
   redis.call('HSET', k.session, 'last_request', request_id)
-  return {'created', 0, 0, dormant}
+  return {'created', 0, 0, 0, dormant}
 end
 local refused = refusal(session, user_id)
 if refused then return refused end
@@ -28,7 +28,7 @@ if session.last_request == request_id then return {'duplicate', 0, session.watch
 
 local since = now - session.last_heartbeat_at
 if visible == session.visible and since < min_interval_ms then
-  return {'rate_limited', min_interval_ms - math.max(since, 0)}
+  return {'rate_limited', 0, 0, min_interval_ms - math.max(since, 0)}
 end
 
 local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
@@ -38,4 +38,4 @@ redis.call('HSET', k.session, 'watched_ms', watched, 'last_heartbeat_at', heartb
   unpack(run_fields(session)))
 redis.call('ZADD', k.active, heartbeat, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
-return {'ok', credited, watched, dormant}
+return {'ok', credited, watched, 0, dormant}

@@ -6,4 +6,4 @@ local viewer = ARGV[2]       -- user:<id>
 local known, dormant = webinar_state(KEYS[1])
 if not known then return {'no_webinar'} end
 redis.call('ZADD', KEYS[2], now, viewer)
-return {'ok', 0, 0, dormant}
+return {'ok', 0, 0, 0, dormant}

@@ -13,4 +13,4 @@ local session = load_session(k.session)
 if session then return refusal(session, user_id) or {'exists'} end
 if not known then return {'no_webinar'} end
 open_session(k, session_id, user_id, now, visible, active, 0, extras)
-return {'created', 0, 0, dormant}
+return {'created', 0, 0, 0, dormant}
