@@ -15,6 +15,7 @@ from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
 from watchtime import keys, sessions
 from watchtime.connections import Backends
+from watchtime.fields import SESSION_FIELDS
 from watchtime.sessions import SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]
@@ -74,6 +75,7 @@ async def test_a_closed_session_arrives_exactly_and_retires(store, flusher, redi
     await store.ping(webinar, "s1", user, "r1", now_ms=at(120))
     await store.ping(webinar, "s1", user, "r2", visible=False, now_ms=at(200))
     await store.exit(webinar, "s1", user, now_ms=at(250))
+    assert set(await hot(redis, webinar, "s1")) <= set(SESSION_FIELDS)  # each one named
 
     assert await flusher.cycle() is False
     r = (await rows(pg))["s1"]

@@ -72,16 +72,14 @@ def meta(webinar_id: UUID) -> str:
 
 
 def session(webinar_id: UUID, session_id: str) -> str:
-    """Hash: one session's hot fields, each value <= 64 bytes so Redis keeps the compact
-    encoding: user_id, entered_at, last_heartbeat_at (ms), watched_ms, visible, active,
-    exited_at (ms), closed_reason, ping_count, version, last_request, stored (its row is
-    in Postgres). Once closed and in Postgres, a tombstone: user_id and closed_reason only."""
+    """Hash: one session's hot fields (``fields.SESSION_FIELDS``), each value <= 64 bytes so
+    Redis keeps the compact encoding. Once closed and in Postgres, a tombstone
+    (``fields.TOMBSTONE_FIELDS``)."""
     return f"{tag(webinar_id)}:s:{session_id}"
 
 
 def extras(webinar_id: UUID, session_id: str) -> str:
-    """Hash: write-once details, kept apart because they are long: user_agent, referrer,
-    ip_address, agency_id, client_id, visitor_id."""
+    """Hash: write-once details (``fields.Details``), kept apart because they are long."""
     return f"{tag(webinar_id)}:e:{session_id}"
 
 
@@ -158,6 +156,11 @@ def _webinar_keys(webinar_id: UUID) -> tuple[str, ...]:
     )
 
 
+# The label of a person, in presence and in reports: the scripts get these prefixes from
+# fields.lua_constants; the reports' SQL (migration 0005, immutable) spells them too.
+USER_PREFIX, GUEST_PREFIX = "user:", "guest:"
+
+
 def viewer(user_id: str, session_id: str) -> str:
     """One person of the reports: a user, or a guest's single session."""
-    return f"user:{user_id}" if user_id else f"guest:{session_id}"
+    return f"{USER_PREFIX}{user_id}" if user_id else f"{GUEST_PREFIX}{session_id}"

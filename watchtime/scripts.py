@@ -1,7 +1,8 @@
 """The Lua scripts of the state contract, registered once per Redis client.
 
-Each script is ``lib.lua`` followed by its own body, so the session rules are
-written once. redis-py's registered scripts use EVALSHA and reload on NOSCRIPT.
+Each script is the session field lists (``fields.lua_constants``), ``lib.lua`` and its
+own body, so the fields and the session rules are written once. redis-py's registered
+scripts use EVALSHA and reload on NOSCRIPT.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from functools import cache
 from importlib.resources import files
 
 from watchtime.client import RedisClient
+from watchtime.fields import lua_constants
 
 
 @cache
 def source(name: str) -> str:
     lua = files("watchtime") / "lua"
-    return (lua / "lib.lua").read_text() + (lua / f"{name}.lua").read_text()
+    return lua_constants() + (lua / "lib.lua").read_text() + (lua / f"{name}.lua").read_text()
 
 
 class Scripts:

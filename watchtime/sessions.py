@@ -18,6 +18,7 @@ from redis.exceptions import NoScriptError
 
 from watchtime import keys
 from watchtime.errors import redis_boundary
+from watchtime.fields import Details, Hot
 from watchtime.metrics import REDIS_NOSCRIPT
 from watchtime.scripts import Scripts
 from watchtime.settings import Settings
@@ -65,38 +66,6 @@ class Pending(NamedTuple):
     def lag_ms(self) -> int:
         """How long the oldest change owed has waited."""
         return self.now_ms - self.oldest_ms if self.oldest_ms >= 0 else 0
-
-
-class Hot(NamedTuple):
-    """The session hash fields the flusher reads (collect.lua reads them by these names);
-    None where absent. Times in ms."""
-
-    user_id: str | None
-    entered_at: str | None
-    last_heartbeat_at: str | None
-    watched_ms: str | None
-    visible: str | None
-    active: str | None
-    exited_at: str | None
-    closed_reason: str | None
-    ping_count: str | None
-    version: str | None
-    stored: str | None  # set once the row is in Postgres
-    run_from: str | None  # the current runs of watched and active time (lib.lua log_credit)
-    run_to: str | None
-    active_run_from: str | None
-    active_run_to: str | None
-
-
-class Details(NamedTuple):
-    """The write-once details of a session (the extras hash), read until its row is stored."""
-
-    user_agent: str | None = None
-    referrer: str | None = None
-    ip_address: str | None = None
-    agency_id: str | None = None
-    client_id: str | None = None
-    visitor_id: str | None = None
 
 
 class Collected(NamedTuple):
@@ -152,10 +121,6 @@ def _text(values: list[bytes]) -> list[str]:
 
 def _texts(values: list[bytes | None]) -> list[str | None]:
     return [None if value is None else value.decode() for value in values]
-
-
-# collect.lua's arguments: how many session fields, their names, the detail names.
-_COLLECT_ARGS = [len(Hot._fields), *Hot._fields, *Details._fields]
 
 
 def _details(extras: Mapping[str, str] | None) -> bytes:
@@ -300,7 +265,7 @@ class SessionStore:
         """One atomic snapshot of each session: hot fields, details (until its row is
         stored) and interval logs."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
-        replies = await self._call(self.scripts.collect, script_keys, _COLLECT_ARGS)
+        replies = await self._call(self.scripts.collect, script_keys, [])
         return [
             Collected(session_id, Hot(*_texts(hot)), Details(*_texts(details)), log, active)
             for session_id, (hot, details, log, active) in zip(session_ids, replies, strict=True)

@@ -14,9 +14,7 @@ local ttl_s = tonumber(ARGV[2])      -- tombstone TTL, s
 local closed = #ARGV - 2
 for i = 1, closed do
   local k = 4 * i - 1
-  redis.call('HDEL', KEYS[k], 'entered_at', 'last_heartbeat_at', 'watched_ms', 'visible',
-    'active', 'exited_at', 'ping_count', 'version', 'last_request', 'stored', 'run_from',
-    'run_to', 'active_run_from', 'active_run_to')
+  redis.call('HDEL', KEYS[k], unpack(RETIRED_FIELDS))  -- watchtime/fields.py
   redis.call('DEL', KEYS[k + 1], KEYS[k + 2], KEYS[k + 3])
   redis.call('EXPIRE', KEYS[k], ttl_s)
   redis.call('ZREM', KEYS[2], ARGV[i + 2])

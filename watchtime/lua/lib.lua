@@ -11,8 +11,8 @@ local function now_ms(explicit)
 end
 
 local function viewer_of(user_id, session_id)
-  if user_id ~= '' then return 'user:' .. user_id end
-  return 'guest:' .. session_id
+  if user_id ~= '' then return USER_PREFIX .. user_id end
+  return GUEST_PREFIX .. session_id
 end
 
 -- The fields every script decides on, in one read; nil when the session was never seen.
