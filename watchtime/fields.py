@@ -51,15 +51,20 @@ TOMBSTONE_FIELDS = ("user_id", "closed_reason")
 RETIRED_FIELDS = tuple(field for field in SESSION_FIELDS if field not in TOMBSTONE_FIELDS)
 
 
-def lua_constants() -> str:
-    """The field lists and the person labels' prefixes (``keys.viewer``) as Lua locals."""
+_LUA_LISTS = {
+    "HOT_FIELDS": Hot._fields,
+    "DETAIL_FIELDS": Details._fields,
+    "RETIRED_FIELDS": RETIRED_FIELDS,
+}
+
+
+def lua_constants(script: str) -> str:
+    """The person labels' prefixes (``keys.viewer``) and the field lists ``script`` names,
+    as Lua locals: a script builds its locals on every call, so only those it uses."""
+    prefixes = f"{keys.USER_PREFIX!r}, {keys.GUEST_PREFIX!r}"
     lists = "".join(
         f"local {name} = {{{', '.join(repr(f) for f in names)}}}\n"
-        for name, names in (
-            ("HOT_FIELDS", Hot._fields),
-            ("DETAIL_FIELDS", Details._fields),
-            ("RETIRED_FIELDS", RETIRED_FIELDS),
-        )
+        for name, names in _LUA_LISTS.items()
+        if name in script
     )
-    prefixes = f"{keys.USER_PREFIX!r}, {keys.GUEST_PREFIX!r}"
-    return lists + f"local USER_PREFIX, GUEST_PREFIX = {prefixes}\n"
+    return f"local USER_PREFIX, GUEST_PREFIX = {prefixes}\n{lists}"

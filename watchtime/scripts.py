@@ -17,7 +17,8 @@ from watchtime.fields import lua_constants
 @cache
 def source(name: str) -> str:
     lua = files("watchtime") / "lua"
-    return lua_constants() + (lua / "lib.lua").read_text() + (lua / f"{name}.lua").read_text()
+    code = (lua / "lib.lua").read_text() + (lua / f"{name}.lua").read_text()
+    return lua_constants(code) + code
 
 
 class Scripts:
