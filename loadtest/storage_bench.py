@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 from flusher.flusher import Flusher
 from gateway import report
 from loadtest.bench import command_line, publish
-from sweeper.sweeper import Sweeper
+from sweeper.stale import StaleSessions
 from watchtime import webinars
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient
@@ -98,7 +98,7 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
     flush_open = await timed(lambda: drain(flusher))
     report_ms = await report_latency(b, settings, webinar, t0)
 
-    sweeper = Sweeper(b, settings)
+    sweeper = StaleSessions(b, settings)
     sweep = await timed(lambda: sweeper.sweep_webinar(webinar))
     flush_closed = await timed(lambda: drain(flusher))
     closed_bytes = (await used_memory(b.redis) - before) / sessions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sweeper.sweeper import Sweeper
+from sweeper.jobs import jobs
 from watchtime import loop
 from watchtime.connections import backends
 from watchtime.health import Liveness
@@ -13,16 +13,8 @@ from watchtime.settings import Settings
 
 async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> None:
     async with backends(settings, pg_max_size=2) as b:
-        sweeper = Sweeper(b, settings)
-        await asyncio.gather(
-            loop.every("sweeper", settings.sweeper_interval_seconds, sweeper.sweep, stop, liveness),
-            loop.every(
-                "snapshots", settings.snapshot_interval_seconds, sweeper.snapshot, stop, liveness
-            ),
-            loop.every(
-                "retention", settings.retention_interval_seconds, sweeper.retention, stop, liveness
-            ),
-        )
+        scheduled = jobs(b, settings)
+        await asyncio.gather(*(loop.every(*job, stop, liveness) for job in scheduled))
 
 
 def main() -> None:

@@ -58,7 +58,14 @@ METRICS_PORTS = {
 }
 
 # The modules that define metrics (imported, they register in prometheus_client's REGISTRY).
-METRIC_MODULES = ("gateway.metrics", "watchtime.metrics", "flusher.flusher", "sweeper.sweeper")
+METRIC_MODULES = (
+    "gateway.metrics",
+    "watchtime.metrics",
+    "flusher.flusher",
+    "sweeper.stale",
+    "sweeper.snapshots",
+    "sweeper.retention",
+)
 # The metrics of R-OBS that the dashboard must chart.
 CHARTED = {
     "watchtime_pings_total",

@@ -12,7 +12,7 @@ from conftest import truncate
 
 from flusher.flusher import Flusher
 from gateway import report
-from sweeper.sweeper import Sweeper
+from sweeper.stale import StaleSessions
 from watchtime import webinars
 from watchtime.connections import backends
 from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
@@ -52,7 +52,7 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
             schedule = webinars.Schedule(webinar_start_time=datetime.fromtimestamp(T0 / 1000, UTC))
             await webinars.mirror(b.redis, await webinars.save(b.pg, webinar, schedule))
             await audience(b.store, webinar, random.Random(str(webinar)))
-            await Sweeper(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
+            await StaleSessions(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
             while await Flusher(b, settings).cycle():
                 pass
             page = await report.watch_time(b.pg, webinar, settings.stale_after_ms, 1000,

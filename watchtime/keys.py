@@ -33,11 +33,6 @@ HOST = "127.0.0.1"
 PORT = 8000
 DATA_DIR = ".data"
 
-# Sessions closed per sweep script call, rows deleted per retention statement.
-SWEEP_BATCH_SIZE = 1000
-RETENTION_BATCH_SIZE = 5000
-# Monthly partitions of webinar_user_sessions kept created ahead of the current month.
-PARTITION_MONTHS_AHEAD = 3
 # A replica's claim on one webinar's flush or sweep; if the holder dies, the webinar
 # waits this long for another replica. Overlap after expiry is harmless, only wasteful.
 LEASE_TTL_SECONDS = 10.0
