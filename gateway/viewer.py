@@ -17,7 +17,7 @@ from gateway import auth, bodies
 from gateway.answers import Tracked
 from gateway.errors import json_response, refusal
 from gateway.metrics import SESSIONS_CREATED
-from watchtime import keys
+from watchtime.limits import MAX_EXTRA_BYTES
 from watchtime.metrics import SESSIONS_CLOSED
 
 
@@ -38,8 +38,8 @@ def extras(
 ) -> dict[str, str]:
     """Write-once details of a new session, clipped so a header cannot bloat Redis."""
     return {
-        "user_agent": user_agent[: keys.MAX_EXTRA_BYTES],
-        "referrer": referrer[: keys.MAX_EXTRA_BYTES],
+        "user_agent": user_agent[:MAX_EXTRA_BYTES],
+        "referrer": referrer[:MAX_EXTRA_BYTES],
         "ip_address": client[0] if client else "",
         "visitor_id": visitor_id or "",
     }

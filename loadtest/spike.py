@@ -47,8 +47,8 @@ from pathlib import Path
 import asyncpg
 
 from loadtest import results, run, webinar
-from watchtime import keys
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
+from watchtime.settings import Settings
 
 LUA = Path(__file__).with_name("ping.lua")
 PING_PATH = "/api/webinars/{}/presence/ping"
@@ -56,7 +56,7 @@ THREADS = 2
 WRK_TIMEOUT_SECONDS = 5
 PROBE_LIMIT_SECONDS = 2.0
 P99_LIMIT_MS = 1000
-SETTLE_SECONDS = 3 * keys.FLUSH_INTERVAL_SECONDS  # Postgres unchanged this long: flushed
+SETTLE_SECONDS = 3 * Settings().flush_interval_seconds  # Postgres unchanged this long: flushed
 SETTLE_LIMIT_SECONDS = 300.0
 
 
