@@ -43,6 +43,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             if settings.metrics_dir:  # this worker's live gauges leave the sums
                 multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]
 
+    middleware = [
+        Middleware(LatencyMiddleware),
+        Middleware(ViewerCors, origins=settings.cors_allow_origins),
+    ]
     app = Starlette(
         routes=[
             ping.ROUTE,
@@ -53,13 +57,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             *openapi.ROUTES,
             *pages.ROUTES,
         ],
-        middleware=[
-            Middleware(LatencyMiddleware),
-            Middleware(ViewerCors, origins=settings.cors_allow_origins),
-        ],
+        middleware=middleware,
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
-    served = Admission(ping.PingShortcut(app, cors=bool(settings.cors_allow_origins)), settings)
+    shortcut = ping.PingShortcut(app, middleware, cors=bool(settings.cors_allow_origins))
+    served = Admission(shortcut, settings)
     # Outermost, so that the admission's 503 refusals are logged too.
     return AccessLog(served) if settings.access_log else served
