@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -12,6 +11,10 @@ import asyncpg
 import pytest
 from redis import Redis as SyncRedis
 from starlette.testclient import TestClient
+
+# both_topologies lives in tests/support.py; test_session_scripts.py imports it from here still.
+from support import both_topologies as both_topologies
+from support import truncate
 
 from gateway.app import create_app
 from watchtime import keys
@@ -23,7 +26,6 @@ from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
 
-TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
 # Chromium and the gateway process for the browser tests.
 pytest_plugins = ["browsers"]
 
@@ -69,9 +71,6 @@ def topology(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-both_topologies = pytest.mark.parametrize("topology", ["standalone", "cluster"], indirect=True)
-
-
 @pytest.fixture
 def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisServer,
              postgres_server: PostgresServer) -> Settings:  # fmt: skip
@@ -85,18 +84,6 @@ def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisS
         admin_token="test-admin-token",
         viewer_token_secret="test-viewer-secret",
     )
-
-
-def with_settings(settings: Settings, **changes: object) -> Settings:
-    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
-
-
-async def truncate(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

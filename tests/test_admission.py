@@ -15,10 +15,9 @@ from uuid import uuid4
 
 import httpx2
 import pytest
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import running, snapshot
+from support import running, snapshot, with_settings
 
 from gateway.access import AccessLog
 from gateway.admission import Admission

@@ -13,8 +13,8 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
+from support import both_topologies, with_settings
 from test_flusher import assert_matches_redis, at, rows
 
 from flusher.flusher import Flusher

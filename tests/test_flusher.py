@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
+from support import both_topologies, with_settings
 
 from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support import running
+from support import T0, running
 
 from loadtest import arrivals, intervals, results, run
 from loadtest.behaviour import TabPlan
@@ -27,7 +27,6 @@ from watchtime.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 
-T0 = 1_800_000_000_000  # ms; the content window of the hand-made webinar is [T0, T0 + 60 s)
 CAP_MS = 6_000  # interval 2 s x 3
 
 

@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import hiredis
 import pytest
-from conftest import with_settings
 from redis.asyncio import Redis
 from redis.exceptions import (
     AuthenticationError,
@@ -19,6 +18,7 @@ from redis.exceptions import (
     ResponseError,
     TimeoutError,
 )
+from support import T0, with_settings
 
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
@@ -30,8 +30,6 @@ from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-T0 = 1_800_000_000_000
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import ssl
 from uuid import uuid4
 
 import pytest
-from conftest import both_topologies
 from redis.asyncio import Redis, RedisCluster
+from support import both_topologies
 
 from watchtime import keys
 from watchtime.client import RedisClient

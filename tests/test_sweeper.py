@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from conftest import both_topologies
 from redis.asyncio import Redis
+from support import both_topologies
 from test_flusher import at, hot, ms, rows
 
 from flusher.flusher import Flusher

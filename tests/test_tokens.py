@@ -10,10 +10,9 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import snapshot, viewer_token
+from support import snapshot, viewer_token, with_settings
 
 from watchtime.settings import Settings, SettingsError
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 import pytest
-from conftest import truncate
+from support import T0, truncate
 
 from flusher.flusher import Flusher
 from gateway import report
@@ -21,7 +21,6 @@ from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-T0 = 1_800_000_000_000
 WEBINARS = [UUID(int=i + 1) for i in range(3)]  # several, so a cluster spreads them
 
 

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from conftest import both_topologies
 from redis.asyncio import Redis, RedisCluster
+from support import both_topologies
 from test_flusher import at, rows
 
 from flusher.flusher import Flusher
