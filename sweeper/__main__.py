@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from sweeper.jobs import jobs
-from watchtime import loop
+from watchtime import scheduler
 from watchtime.connections import backends
 from watchtime.health import Liveness
 from watchtime.settings import Settings
@@ -14,11 +14,11 @@ from watchtime.settings import Settings
 async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> None:
     async with backends(settings, pg_max_size=2) as b:
         scheduled = jobs(b, settings)
-        await asyncio.gather(*(loop.every(*job, stop, liveness) for job in scheduled))
+        await asyncio.gather(*(scheduler.every(*job, stop, liveness) for job in scheduled))
 
 
 def main() -> None:
-    loop.run_process(
+    scheduler.run_process(
         "watchtime-sweeper", __doc__, run, metrics_port=lambda s: s.sweeper_metrics_port
     )
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sweeper.retention import Retention
 from sweeper.snapshots import Snapshots
 from sweeper.stale import StaleSessions
-from watchtime import loop
+from watchtime import scheduler
 from watchtime.connections import Backends
 from watchtime.settings import Settings
 
 
-def jobs(b: Backends, settings: Settings) -> list[tuple[str, float, loop.Job]]:
+def jobs(b: Backends, settings: Settings) -> list[tuple[str, float, scheduler.Job]]:
     """The sweeper's one schedule: each job's name (as liveness reports it), interval and
     job."""
     return [

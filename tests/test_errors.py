@@ -35,7 +35,7 @@ def test_a_redis_going_away_is_an_outage(error: Exception):
 async def test_a_loop_outlives_its_failures_and_stops_on_request():
     import asyncio
 
-    from watchtime import loop
+    from watchtime import scheduler
 
     calls: list[str] = []
     stop = asyncio.Event()
@@ -49,5 +49,5 @@ async def test_a_loop_outlives_its_failures_and_stops_on_request():
         stop.set()
         return False
 
-    await asyncio.wait_for(loop.every("test", 0.01, job, stop), timeout=10)
+    await asyncio.wait_for(scheduler.every("test", 0.01, job, stop), timeout=10)
     assert calls == ["run", "run", "run"]

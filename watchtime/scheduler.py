@@ -19,6 +19,7 @@ from watchtime.errors import BackendUnavailable
 from watchtime.health import Liveness
 from watchtime.settings import Settings, load_or_exit
 
+# The logger keeps the name operators filter on from when this module was loop.py.
 log = logging.getLogger("watchtime.loop")
 
 # A job returns True when it left work behind and should run again at once.
