@@ -7,7 +7,7 @@ import asyncio
 
 from flusher.flusher import Flusher
 from watchtime import scheduler
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.health import Liveness
 from watchtime.settings import Settings
 

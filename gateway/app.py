@@ -19,7 +19,7 @@ from gateway.admission import Admission
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.settings import Settings
 
 

@@ -30,7 +30,7 @@ from loadtest.bench import command_line, publish
 from loadtest.system_bench import parse as system_options
 from loadtest.system_bench import service_env, serving
 from watchtime import webinars
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
 from watchtime.settings import Settings

@@ -24,9 +24,9 @@ from gateway import report
 from loadtest.bench import command_line, publish
 from sweeper.stale import StaleSessions
 from watchtime import webinars
+from watchtime.backends import Backends, backends
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient
-from watchtime.connections import Backends, backends
 from watchtime.embedded import PostgresServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts

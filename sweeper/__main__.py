@@ -6,7 +6,7 @@ import asyncio
 
 from sweeper.jobs import jobs
 from watchtime import scheduler
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.health import Liveness
 from watchtime.settings import Settings
 

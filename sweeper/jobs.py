@@ -6,7 +6,7 @@ from sweeper.retention import Retention
 from sweeper.snapshots import Snapshots
 from sweeper.stale import StaleSessions
 from watchtime import scheduler
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.settings import Settings
 
 

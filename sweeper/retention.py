@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from watchtime.connections import Backends, rows_changed
+from watchtime.backends import Backends
 from watchtime.errors import postgres_boundary
+from watchtime.postgres import rows_changed
 from watchtime.settings import Settings
 
 RETENTION_DROPPED_MONTHS = Counter(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter
 
 from watchtime import clock, registry
-from watchtime.connections import Backends, rows_changed
+from watchtime.backends import Backends
 from watchtime.errors import postgres_boundary
+from watchtime.postgres import rows_changed
 
 SNAPSHOTS = Counter("watchtime_sweeper_snapshots_total", "Per-minute viewer snapshots written")
 

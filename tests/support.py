@@ -26,7 +26,7 @@ from redis import Redis
 from flusher.flusher import Flusher
 from loadtest.tokens import viewer_token as viewer_token  # shared with the load test
 from watchtime import keys
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.embedded import free_port
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings

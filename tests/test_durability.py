@@ -18,7 +18,7 @@ from support import both_topologies, with_settings
 from test_flusher import assert_matches_redis, at, rows
 
 from flusher.flusher import Flusher
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.embedded import PostgresServer
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import SessionStore

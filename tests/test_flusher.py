@@ -14,7 +14,7 @@ from support import both_topologies, with_settings
 from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
 from watchtime import keys
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.sessions import SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]

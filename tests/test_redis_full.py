@@ -20,7 +20,7 @@ from test_flusher import at
 
 from flusher.flusher import Flusher
 from watchtime import keys
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}

@@ -19,7 +19,7 @@ from sweeper.retention import Retention
 from sweeper.snapshots import Snapshots
 from sweeper.stale import StaleSessions
 from watchtime import clock, keys, webinars
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
 

@@ -14,7 +14,7 @@ from flusher.flusher import Flusher
 from gateway import report
 from sweeper.stale import StaleSessions
 from watchtime import webinars
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings

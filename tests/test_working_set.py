@@ -15,7 +15,7 @@ from test_flusher import at, rows
 from flusher.flusher import Flusher
 from sweeper.jobs import jobs
 from watchtime import keys, webinars
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.scripts import Scripts
 from watchtime.sessions import Outcome, SessionStore, run_directly
 
