@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sweeper import mirror
 from watchtime import clock, keys, registry
 from watchtime.backends import Backends
-from watchtime.leases import Claims
+from watchtime.claims import Claims
 from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.settings import Settings
 
