@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 "redis": b.redis,
                 "pg": b.pg,
                 "store": b.store,
-                "request_ids": viewer.RequestIds(),
+                "request_ids": ping.RequestIds(),
             }
             if settings.metrics_dir:  # this worker's live gauges leave the sums
                 multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]

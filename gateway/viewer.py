@@ -6,9 +6,6 @@ Each request is one Lua script call on Redis (R-ARCH-1); the script holds the ru
 
 from __future__ import annotations
 
-import itertools
-import secrets
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,18 +16,6 @@ from gateway.errors import json_response, refusal
 from gateway.metrics import SESSIONS_CREATED
 from watchtime.limits import MAX_EXTRA_BYTES
 from watchtime.metrics import SESSIONS_CLOSED
-
-
-class RequestIds:
-    """Unique ids for ping requests, so a script call that redis-py retries after a
-    lost reply is recognised by the script and credits nothing twice (R-SEM-7)."""
-
-    def __init__(self) -> None:
-        self.prefix = secrets.token_hex(6)
-        self.counter = itertools.count()
-
-    def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter):x}"
 
 
 def extras(
