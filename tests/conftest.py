@@ -20,7 +20,7 @@ from gateway.app import create_app
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
-from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
+from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
@@ -58,8 +58,8 @@ def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(servers_dir: Path) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(servers_dir / "cluster")
+def redis_cluster(servers_dir: Path) -> Iterator[RedisClusterServer]:
+    cluster = RedisClusterServer(servers_dir / "cluster")
     cluster.start()
     yield cluster
     cluster.stop()

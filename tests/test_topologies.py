@@ -15,7 +15,7 @@ from gateway import report
 from sweeper.stale import StaleSessions
 from watchtime import webinars
 from watchtime.backends import backends
-from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
+from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
@@ -61,7 +61,7 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
 
 
 async def test_the_same_scenario_gives_the_same_report(
-    redis_server: RedisServer, redis_cluster: RedisCluster, postgres_server: PostgresServer
+    redis_server: RedisServer, redis_cluster: RedisClusterServer, postgres_server: PostgresServer
 ):
     pg = postgres_server.url
     standalone = await reports(Settings(redis_url=redis_server.url, database_url=pg), pg)

@@ -253,7 +253,7 @@ def _lend_to_postgres_user(data_dir: Path) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-class RedisCluster:
+class RedisClusterServer:
     """A Redis Cluster of ``primaries`` nodes on loopback, each with ``replicas``, from the
     same redis-server binary, for tests and drills: what runs on it runs on a production
     cluster. A replica takes over from a primary that has been silent for 2 s."""
