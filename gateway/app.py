@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from gateway import admin, openapi, ops, pages, ping, stats, viewer
+from gateway import admin, openapi, ops, pages, ping, reports, viewer
 from gateway.access import AccessLog
 from gateway.admission import Admission
 from gateway.cors import ViewerCors
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             ping.ROUTE,
             *viewer.ROUTES,
             *admin.ROUTES,
-            *stats.ROUTES,
+            *reports.ROUTES,
             *ops.ROUTES,
             *openapi.ROUTES,
             *pages.ROUTES,

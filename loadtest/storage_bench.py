@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from flusher.flusher import Flusher
-from gateway import report
+from gateway import report_queries
 from loadtest.bench import command_line, publish
 from sweeper.stale import StaleSessions
 from watchtime import webinars
@@ -115,11 +115,11 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
 async def report_latency(b: Backends, settings: Settings, webinar: UUID, t0: int) -> list[float]:
     """The report's statement for the first page of 1,000 people, five times."""
     now = round(time.time() * 1000)
-    first = report.Cursor(report.Window(t0, t0 + 3600_000, t0 + 3600_000, now), "")
+    first = report_queries.Cursor(report_queries.Window(t0, t0 + 3600_000, t0 + 3600_000, now), "")
     runs = []
     for _ in range(5):
         seconds = await timed(
-            lambda: report.watch_time(b.pg, webinar, settings.stale_after_ms, 1000, first)
+            lambda: report_queries.watch_time(b.pg, webinar, settings.stale_after_ms, 1000, first)
         )
         runs.append(seconds * 1000)
     return runs

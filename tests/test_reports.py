@@ -22,7 +22,7 @@ from support import (
     seed,
 )
 
-from gateway import stats
+from gateway import reports
 from watchtime import keys
 from watchtime.sessions import SessionStore
 
@@ -400,7 +400,7 @@ def test_the_csv_export_streams_every_page_of_one_snapshot(client, settings, s0)
     """More people than one page of the export holds: every one once, as in JSON."""
     webinar = uuid4()
     schedule(client, webinar, at(s0, 0), end=at(s0, 600))
-    count = stats.PAGE_MAX + 5
+    count = reports.PAGE_MAX + 5
 
     async def crowd(store: SessionStore) -> None:
         await asyncio.gather(*(
@@ -417,7 +417,7 @@ def test_the_csv_export_streams_every_page_of_one_snapshot(client, settings, s0)
         f"/api/webinars/{webinar}/stats/watch-time", params={"format": "csv"}, headers=ADMIN
     )
     rows = list(csv.DictReader(io.StringIO(answer.text)))
-    pages = all_pages(client, webinar, stats.PAGE_MAX, lambda _: None)
+    pages = all_pages(client, webinar, reports.PAGE_MAX, lambda _: None)
     people = [p for page in pages for p in page["viewers"]]
     assert len(rows) == len(people) == count
     assert [

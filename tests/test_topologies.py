@@ -11,7 +11,7 @@ import pytest
 from support import T0, truncate
 
 from flusher.flusher import Flusher
-from gateway import report
+from gateway import report_queries
 from sweeper.stale import StaleSessions
 from watchtime import webinars
 from watchtime.backends import backends
@@ -45,7 +45,7 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
     await truncate(database_url)
     async with backends(settings, pg_max_size=2, batched=True) as b:
         await b.redis.flushall()
-        window = report.Window(T0, T0 + 3_600_000, T0 + 3_600_000, T0 + 86_400_000)
+        window = report_queries.Window(T0, T0 + 3_600_000, T0 + 3_600_000, T0 + 86_400_000)
         pages = []
         for webinar in WEBINARS:
             schedule = webinars.Schedule(webinar_start_time=datetime.fromtimestamp(T0 / 1000, UTC))
@@ -54,8 +54,8 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
             await StaleSessions(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
             while await Flusher(b, settings).cycle():
                 pass
-            page = await report.watch_time(b.pg, webinar, settings.stale_after_ms, 1000,
-                                           report.Cursor(window, ""))  # fmt: skip
+            page = await report_queries.watch_time(b.pg, webinar, settings.stale_after_ms, 1000,
+                                           report_queries.Cursor(window, ""))  # fmt: skip
             pages.append(msgspec.to_builtins(page))
         return pages
 

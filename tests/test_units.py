@@ -11,7 +11,7 @@ import pytest
 from flusher.rows import intervals_literal
 from gateway.auth import verify_hs256
 from gateway.errors import GatewayError
-from gateway.report import Cursor, Window, decode_cursor, encode_cursor
+from gateway.report_queries import Cursor, Window, decode_cursor, encode_cursor
 from loadtest.tokens import viewer_token
 
 SECRET = "unit-secret"
