@@ -43,10 +43,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             if settings.metrics_dir:  # this worker's live gauges leave the sums
                 multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]
 
-    middleware = [
-        Middleware(LatencyMiddleware),
-        Middleware(ViewerCors, origins=settings.cors_allow_origins),
-    ]
+    middleware = _middleware(settings)
     app = Starlette(
         routes=[
             ping.ROUTE,
@@ -65,3 +62,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     served = Admission(shortcut, settings)
     # Outermost, so that the admission's 503 refusals are logged too.
     return AccessLog(served) if settings.access_log else served
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """The Starlette app's middleware; gateway.ping.ON_PINGS says which of them pings meet."""
+    return [
+        Middleware(LatencyMiddleware),
+        Middleware(ViewerCors, origins=settings.cors_allow_origins),
+    ]
