@@ -100,9 +100,14 @@ async def _ping(scope: Scope, receive: Receive) -> Outcome:
     )
     view = body.view_state
     return await state["store"].ping(  # type: ignore[no-any-return]
-        webinar_id, session_id, user_id, state["request_ids"](), view.is_visible,
-        view.is_active, details,
-    )  # fmt: skip
+        webinar_id,
+        session_id,
+        user_id,
+        state["request_ids"](),
+        view.is_visible,
+        view.is_active,
+        details,
+    )
 
 
 class _Headers:

@@ -26,9 +26,18 @@ REPORT_SECONDS = Histogram(
     "watchtime_report_duration_seconds", "Time to build a watch-time report", ["format"]
 )
 PAGE_DEFAULT, PAGE_MAX = 1000, 10_000
-CSV_COLUMNS = ("viewer", "user_id", "sessions", "watched_seconds", "present_seconds",
-               "first_entered_at", "last_seen_at", "active_seconds", "device",
-               "browser")  # fmt: skip
+CSV_COLUMNS = (
+    "viewer",
+    "user_id",
+    "sessions",
+    "watched_seconds",
+    "present_seconds",
+    "first_entered_at",
+    "last_seen_at",
+    "active_seconds",
+    "device",
+    "browser",
+)
 CONCURRENCY_COLUMNS = ("at", "viewers", "active_sessions")
 FORMATS = ("json", "csv")
 CSV = "text/csv; charset=utf-8"
@@ -107,25 +116,35 @@ async def watch_time(request: Request) -> Response:
 async def _json(request: Request, webinar_id: UUID, page: report_queries.Page) -> Response:
     live = await request.state.store.live(webinar_id)
     window = page.window
-    return json_response({
-        "webinar_id": webinar_id,
-        "content_from": _iso(window.content_from),
-        "content_to": _iso(window.content_to),
-        "content_duration_seconds": window.duration_ms / 1000,
-        "collect_to": _iso(window.collect_to),
-        "generated_at": _iso(window.now_ms),
-        "live": live._asdict() if live else {"viewers": 0, "active_sessions": 0},
-        "summary": page.summary,
-        "viewers": page.viewers,
-        "next_cursor": page.next_cursor,
-    })  # fmt: skip
+    return json_response(
+        {
+            "webinar_id": webinar_id,
+            "content_from": _iso(window.content_from),
+            "content_to": _iso(window.content_to),
+            "content_duration_seconds": window.duration_ms / 1000,
+            "collect_to": _iso(window.collect_to),
+            "generated_at": _iso(window.now_ms),
+            "live": live._asdict() if live else {"viewers": 0, "active_sessions": 0},
+            "summary": page.summary,
+            "viewers": page.viewers,
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 def _csv_row(person: report_queries.Person) -> list[Any]:
-    return [person.viewer, person.user_id or "", person.sessions, person.watched_seconds,
-            person.present_seconds, person.first_entered_at.isoformat(),
-            person.last_seen_at.isoformat(), person.active_seconds, person.device,
-            person.browser]  # fmt: skip
+    return [
+        person.viewer,
+        person.user_id or "",
+        person.sessions,
+        person.watched_seconds,
+        person.present_seconds,
+        person.first_entered_at.isoformat(),
+        person.last_seen_at.isoformat(),
+        person.active_seconds,
+        person.device,
+        person.browser,
+    ]
 
 
 async def _csv(
@@ -156,11 +175,17 @@ async def concurrency(request: Request) -> Response:
     with postgres_boundary():
         rows = await request.state.pg.fetch(CONCURRENCY, webinar.id)
     if kind == "csv":
-        body = _csv_text([CONCURRENCY_COLUMNS, *((r["bucket_at"].isoformat(), r["viewers"],
-                                                 r["active_sessions"]) for r in rows)])  # fmt: skip
+        body = _csv_text(
+            [
+                CONCURRENCY_COLUMNS,
+                *((r["bucket_at"].isoformat(), r["viewers"], r["active_sessions"]) for r in rows),
+            ]
+        )
         return Response(body, media_type=CSV, headers=_attachment(f"concurrency-{webinar.id}.csv"))
-    points = [{"at": r["bucket_at"], "viewers": r["viewers"],
-               "active_sessions": r["active_sessions"]} for r in rows]  # fmt: skip
+    points = [
+        {"at": r["bucket_at"], "viewers": r["viewers"], "active_sessions": r["active_sessions"]}
+        for r in rows
+    ]
     return json_response({"webinar_id": webinar.id, "points": points})
 
 

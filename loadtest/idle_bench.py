@@ -42,9 +42,10 @@ async def register(settings: Settings, count: int) -> None:
     """``count`` webinars of one hour that ended 30 days ago, stored and mirrored."""
     start = datetime.now(UTC) - timedelta(days=30)
     schedule = webinars.Schedule(
-        title="finished", webinar_start_time=start,
+        title="finished",
+        webinar_start_time=start,
         webinar_scheduled_end_time=start + timedelta(hours=1),
-    )  # fmt: skip
+    )
     async with backends(settings, pg_max_size=8) as b:
 
         async def one(webinar_id: UUID) -> None:

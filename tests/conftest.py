@@ -72,8 +72,12 @@ def topology(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisServer,
-             postgres_server: PostgresServer) -> Settings:  # fmt: skip
+def settings(
+    topology: str,
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+) -> Settings:
     """The defaults of docs/operations.md (interval 120 s, cap 360 s) against the test servers."""
     cluster = topology == "cluster"
     redis_url = request.getfixturevalue("redis_cluster").url if cluster else redis_server.url

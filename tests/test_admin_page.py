@@ -73,11 +73,15 @@ def audience(gateway: str, settings: Settings, s0: int) -> UUID:
     guests sent no user agent. All were active while watching, but A from 50 s on.
     """
     webinar = uuid4()
-    put_schedule(gateway, webinar, {
-        "title": "Quarterly results",
-        "webinar_start_time": iso(s0),
-        "webinar_scheduled_end_time": iso(at(s0, CONTENT_SECONDS)),
-    })  # fmt: skip
+    put_schedule(
+        gateway,
+        webinar,
+        {
+            "title": "Quarterly results",
+            "webinar_start_time": iso(s0),
+            "webinar_scheduled_end_time": iso(at(s0, CONTENT_SECONDS)),
+        },
+    )
 
     async def sessions(store: SessionStore) -> None:
         desktop, phone = {"user_agent": DESKTOP_CHROME}, {"user_agent": IPHONE_SAFARI}
@@ -164,27 +168,62 @@ def test_the_report_as_shown(gateway: str, audience: UUID, organiser: Page, s0: 
     expect(tab.locator("#title")).to_have_text("Quarterly results")
     expect(tab.locator("#live")).to_have_text("1 watching now · 1 open session")
     assert rows(tab) == [
-        {"viewer": f"user:{USER_C}", "sessions": "1", "watched": "1:37", "active": "1:37",
-         "present": "1:37",
-         "share": "97.4%", "first": local_text(at(s0, 0)), "last": local_text(at(s0, 97.4)),
-         "device": "desktop · Chrome"},
-        {"viewer": f"user:{USER_A}", "sessions": "1", "watched": "1:35", "active": "0:50",
-         "present": "1:35",
-         "share": "95.0%", "first": local_text(at(s0, -10)), "last": local_text(at(s0, 95)),
-         "device": "mobile · Safari"},
-        {"viewer": f"user:{USER_B}", "sessions": "2", "watched": "1:00", "active": "1:00",
-         "present": "1:40",
-         "share": "60.0%", "first": local_text(at(s0, 10)), "last": local_text(at(s0, 100)),
-         "device": "mobile · Safari"},
-        {"viewer": "guest:early", "sessions": "1", "watched": "0:25", "active": "0:25",
-         "present": "0:25",
-         "share": "25.0%", "first": local_text(at(s0, -30)), "last": local_text(at(s0, 25)),
-         "device": "other · Other"},
-        {"viewer": "guest:shy", "sessions": "1", "watched": "0:00", "active": "0:00",
-         "present": "0:40",
-         "share": "0.0%", "first": local_text(at(s0, 20)), "last": local_text(at(s0, 60)),
-         "device": "other · Other"},
-    ]  # fmt: skip
+        {
+            "viewer": f"user:{USER_C}",
+            "sessions": "1",
+            "watched": "1:37",
+            "active": "1:37",
+            "present": "1:37",
+            "share": "97.4%",
+            "first": local_text(at(s0, 0)),
+            "last": local_text(at(s0, 97.4)),
+            "device": "desktop · Chrome",
+        },
+        {
+            "viewer": f"user:{USER_A}",
+            "sessions": "1",
+            "watched": "1:35",
+            "active": "0:50",
+            "present": "1:35",
+            "share": "95.0%",
+            "first": local_text(at(s0, -10)),
+            "last": local_text(at(s0, 95)),
+            "device": "mobile · Safari",
+        },
+        {
+            "viewer": f"user:{USER_B}",
+            "sessions": "2",
+            "watched": "1:00",
+            "active": "1:00",
+            "present": "1:40",
+            "share": "60.0%",
+            "first": local_text(at(s0, 10)),
+            "last": local_text(at(s0, 100)),
+            "device": "mobile · Safari",
+        },
+        {
+            "viewer": "guest:early",
+            "sessions": "1",
+            "watched": "0:25",
+            "active": "0:25",
+            "present": "0:25",
+            "share": "25.0%",
+            "first": local_text(at(s0, -30)),
+            "last": local_text(at(s0, 25)),
+            "device": "other · Other",
+        },
+        {
+            "viewer": "guest:shy",
+            "sessions": "1",
+            "watched": "0:00",
+            "active": "0:00",
+            "present": "0:40",
+            "share": "0.0%",
+            "first": local_text(at(s0, 20)),
+            "last": local_text(at(s0, 60)),
+            "device": "other · Other",
+        },
+    ]
     assert summary(tab) == {
         "People": "5",
         "Sessions": "6",

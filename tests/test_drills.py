@@ -216,14 +216,26 @@ async def test_a_primary_failover_under_load(tmp_path: Path, postgres_server: Po
 
 
 def drill_env(redis: dict[str, str], postgres_server: PostgresServer) -> dict[str, str]:
-    return os.environ | redis | {
-        "DATABASE_URL": postgres_server.url, "ADMIN_TOKEN": "drill-admin-token",
-        "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(INTERVAL), "SESSION_DELTA_CAP_MULTIPLIER": "3",
-        "SESSION_STALE_AFTER_SECONDS": "30", "SWEEPER_INTERVAL_SECONDS": "1",
-        "MIN_PING_INTERVAL_SECONDS": "0.2", "FLUSH_INTERVAL_SECONDS": "0.2",
-        "LEASE_TTL_SECONDS": "1", "SNAPSHOT_INTERVAL_SECONDS": "1", "GATEWAY_WORKERS": "2",
-        "FLUSHER_METRICS_PORT": "0", "SWEEPER_METRICS_PORT": "0", "LOG_LEVEL": "ERROR",
-    }  # fmt: skip
+    return (
+        os.environ
+        | redis
+        | {
+            "DATABASE_URL": postgres_server.url,
+            "ADMIN_TOKEN": "drill-admin-token",
+            "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(INTERVAL),
+            "SESSION_DELTA_CAP_MULTIPLIER": "3",
+            "SESSION_STALE_AFTER_SECONDS": "30",
+            "SWEEPER_INTERVAL_SECONDS": "1",
+            "MIN_PING_INTERVAL_SECONDS": "0.2",
+            "FLUSH_INTERVAL_SECONDS": "0.2",
+            "LEASE_TTL_SECONDS": "1",
+            "SNAPSHOT_INTERVAL_SECONDS": "1",
+            "GATEWAY_WORKERS": "2",
+            "FLUSHER_METRICS_PORT": "0",
+            "SWEEPER_METRICS_PORT": "0",
+            "LOG_LEVEL": "ERROR",
+        }
+    )
 
 
 def schedule(base: str, webinar: str) -> None:

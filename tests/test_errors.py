@@ -7,14 +7,19 @@ from redis.exceptions import ConnectionError, SlotNotCoveredError
 from watchtime.errors import BackendUnavailable, postgres_boundary, redis_boundary
 
 
-@pytest.mark.parametrize("error", [
-    asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
-    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
-    asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
-    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
-    ConnectionRefusedError(111, "Connection refused"),
-    TimeoutError(),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.exceptions.AdminShutdownError(
+            "terminating connection due to administrator command"
+        ),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError(),
+    ],
+)
 def test_a_postgres_going_away_is_an_outage(error: Exception):
     with pytest.raises(BackendUnavailable, match=r"^postgres: "), postgres_boundary():
         raise error

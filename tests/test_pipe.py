@@ -34,8 +34,9 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def acl_user(redis: Redis) -> AsyncIterator[tuple[str, str]]:
-    await redis.acl_setuser("pipe", enabled=True, passwords=["+secret"], keys=["*"],
-                            commands=["+@all"])  # fmt: skip
+    await redis.acl_setuser(
+        "pipe", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all"]
+    )
     yield "pipe", "secret"
     await redis.acl_deluser("pipe")
 

@@ -201,12 +201,18 @@ async def test_retention_drops_whole_months_and_keeps_months_ahead(backends, set
             """INSERT INTO webinar_user_sessions (webinar_id, session_id, entered_at,
                last_heartbeat_at, is_visible, is_active, version)
                VALUES ($1, $2, $3, $3, true, true, 1)""",
-            uuid4(), f"old-{day}", datetime(2020, 1, day, tzinfo=UTC),
-        )  # fmt: skip
+            uuid4(),
+            f"old-{day}",
+            datetime(2020, 1, day, tzinfo=UTC),
+        )
     await Retention(backends, settings).apply()
-    months = {r["relname"] for r in await pg.fetch(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'webinar_user_sessions'::regclass")}  # fmt: skip
+    months = {
+        r["relname"]
+        for r in await pg.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'webinar_user_sessions'::regclass"
+        )
+    }
     assert "webinar_user_sessions_y2020m01" not in months
     now = datetime.now(UTC)
     for ahead in range(4):

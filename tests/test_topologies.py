@@ -34,9 +34,15 @@ async def audience(store: SessionStore, webinar: UUID, rng: random.Random) -> No
             await store.track(webinar, session_id, user, visible=rng.random() < 0.8, now_ms=t)
             for step in range(rng.randrange(3, 30)):
                 t += rng.choice([1_000, 30_000, 120_000, 500_000])
-                await store.ping(webinar, session_id, user, f"r{step}",
-                                 visible=rng.random() < 0.7, active=rng.random() < 0.6,
-                                 now_ms=t)  # fmt: skip
+                await store.ping(
+                    webinar,
+                    session_id,
+                    user,
+                    f"r{step}",
+                    visible=rng.random() < 0.7,
+                    active=rng.random() < 0.6,
+                    now_ms=t,
+                )
             if rng.random() < 0.6:
                 await store.exit(webinar, session_id, user, now_ms=t + rng.randrange(0, 90_000))
 
@@ -54,8 +60,9 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
             await StaleSessions(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
             while await Flusher(b, settings).cycle():
                 pass
-            page = await report_queries.watch_time(b.pg, webinar, settings.stale_after_ms, 1000,
-                                           report_queries.Cursor(window, ""))  # fmt: skip
+            page = await report_queries.watch_time(
+                b.pg, webinar, settings.stale_after_ms, 1000, report_queries.Cursor(window, "")
+            )
             pages.append(msgspec.to_builtins(page))
         return pages
 

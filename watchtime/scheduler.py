@@ -86,8 +86,9 @@ def run_process(
     liveness = Liveness()
     if port := metrics_port(settings):
         health.serve(liveness, settings.host, port)
-        log.info("%s metrics on http://%s:%d/metrics, liveness on /healthz", program,
-                 settings.host, port)  # fmt: skip
+        log.info(
+            "%s metrics on http://%s:%d/metrics, liveness on /healthz", program, settings.host, port
+        )
 
     async def supervised() -> None:
         stop = asyncio.Event()
