@@ -186,23 +186,12 @@ def test_real_answers_validate_against_the_document(
     call("GET", "/static/{path}", "/static/nothing.js")
 
     tracks = {("POST", track, s) for s in (200, 400, 401, 404, 413, 415, 422)}
+    # A table of the answers checked, several a line: the formatter would give each a line.
     assert answers.checked >= tracks | {
-        ("GET", API, 200),
-        ("GET", API, 401),
-        ("GET", API, 403),
-        ("GET", API, 404),
-        ("PUT", API, 200),
-        ("PUT", API, 422),
-        ("POST", API + "/end", 200),
-        ("POST", API + "/end", 409),
-        ("POST", ping, 204),
-        ("POST", ping, 409),
-        ("POST", ping, 429),
-        ("POST", exit_, 204),
-        ("POST", exit_, 404),
-        ("GET", API + "/live", 200),
-        ("GET", watch_time, 200),
-        ("GET", watch_time, 422),
-        ("GET", concurrency, 200),
-        ("GET", "/static/{path}", 404),
-    }
+        ("GET", API, 200), ("GET", API, 401), ("GET", API, 403), ("GET", API, 404),
+        ("PUT", API, 200), ("PUT", API, 422), ("POST", API + "/end", 200),
+        ("POST", API + "/end", 409), ("POST", ping, 204), ("POST", ping, 409),
+        ("POST", ping, 429), ("POST", exit_, 204), ("POST", exit_, 404),
+        ("GET", API + "/live", 200), ("GET", watch_time, 200), ("GET", watch_time, 422),
+        ("GET", concurrency, 200), ("GET", "/static/{path}", 404),
+    }  # fmt: skip
