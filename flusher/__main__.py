@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from flusher.flusher import Flusher
-from watchtime import loop
-from watchtime.connections import backends
+from watchtime import scheduler
+from watchtime.backends import backends
 from watchtime.health import Liveness
 from watchtime.settings import Settings
 
@@ -17,11 +17,13 @@ async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> No
     # redis-py's own packer, and the survey's calls leave in one write.
     async with backends(settings, pg_max_size=2, batched=True) as b:
         flusher = Flusher(b, settings)
-        await loop.every("flusher", settings.flush_interval_seconds, flusher.cycle, stop, liveness)
+        await scheduler.every(
+            "flusher", settings.flush_interval_seconds, flusher.cycle, stop, liveness
+        )
 
 
 def main() -> None:
-    loop.run_process(
+    scheduler.run_process(
         "watchtime-flusher", __doc__, run, metrics_port=lambda s: s.flusher_metrics_port
     )
 

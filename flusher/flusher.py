@@ -22,9 +22,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from flusher import rows
 from watchtime import registry
-from watchtime.connections import Backends, rows_changed
+from watchtime.backends import Backends
+from watchtime.claims import Claims
 from watchtime.errors import postgres_boundary
-from watchtime.leases import Claims
+from watchtime.postgres import rows_changed
 from watchtime.sessions import Collected, Pending
 from watchtime.settings import Settings
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import uvicorn
 
-from watchtime import cli, keys, logs
+from watchtime import cli, logs
 from watchtime.settings import Settings, load_or_exit
+
+# A stopping gateway worker finishes what it has begun, but a client that never sends
+# the rest of its body does not keep it from stopping.
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def main() -> None:
@@ -30,7 +34,7 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         access_log=False,  # ACCESS_LOG is the app's own (gateway/access.py): it has durations
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=keys.GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from gateway import report, stats
+from gateway import report_queries, reports
 
 
 class Tracked(msgspec.Struct):
@@ -43,8 +43,8 @@ class WatchTimeReport(msgspec.Struct):
     collect_to: datetime
     generated_at: datetime
     live: LiveAnswer
-    summary: report.Summary | None
-    viewers: list[report.Person]
+    summary: report_queries.Summary | None
+    viewers: list[report_queries.Person]
     next_cursor: str | None
 
 
@@ -69,8 +69,8 @@ class WatchTimeQuery(msgspec.Struct):
         msgspec.Meta(description="csv: every person in one download, without paging"),
     ] = "json"
     limit: Annotated[
-        int, msgspec.Meta(ge=1, le=stats.PAGE_MAX, description="people per page (JSON)")
-    ] = stats.PAGE_DEFAULT
+        int, msgspec.Meta(ge=1, le=reports.PAGE_MAX, description="people per page (JSON)")
+    ] = reports.PAGE_DEFAULT
     cursor: Annotated[
         str | None, msgspec.Meta(description="the previous page's next_cursor (JSON)")
     ] = None

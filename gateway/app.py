@@ -13,13 +13,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from gateway import admin, openapi, ops, pages, ping, stats, viewer
+from gateway import admin, openapi, ops, pages, ping, reports, viewer
 from gateway.access import AccessLog
 from gateway.admission import Admission
 from gateway.cors import ViewerCors
 from gateway.errors import HANDLERS
 from gateway.metrics import LatencyMiddleware
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.settings import Settings
 
 
@@ -38,28 +38,35 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 "redis": b.redis,
                 "pg": b.pg,
                 "store": b.store,
-                "request_ids": viewer.RequestIds(),
+                "request_ids": ping.RequestIds(),
             }
             if settings.metrics_dir:  # this worker's live gauges leave the sums
                 multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]
 
+    middleware = _middleware(settings)
     app = Starlette(
         routes=[
             ping.ROUTE,
             *viewer.ROUTES,
             *admin.ROUTES,
-            *stats.ROUTES,
+            *reports.ROUTES,
             *ops.ROUTES,
             *openapi.ROUTES,
             *pages.ROUTES,
         ],
-        middleware=[
-            Middleware(LatencyMiddleware),
-            Middleware(ViewerCors, origins=settings.cors_allow_origins),
-        ],
+        middleware=middleware,
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
-    served = Admission(ping.PingShortcut(app, cors=bool(settings.cors_allow_origins)), settings)
+    shortcut = ping.PingShortcut(app, middleware, cors=bool(settings.cors_allow_origins))
+    served = Admission(shortcut, settings)
     # Outermost, so that the admission's 503 refusals are logged too.
     return AccessLog(served) if settings.access_log else served
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """The Starlette app's middleware; gateway.ping.ON_PINGS says which of them pings meet."""
+    return [
+        Middleware(LatencyMiddleware),
+        Middleware(ViewerCors, origins=settings.cors_allow_origins),
+    ]

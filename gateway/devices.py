@@ -25,10 +25,34 @@ class Device(enum.StrEnum):
 
 # ua-parser's names: its device family of every crawler, and operating system families.
 SPIDER = "Spider"
-MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS",
-                       "Firefox OS", "Symbian OS", "Tizen", "HarmonyOS"})  # fmt: skip
-DESKTOP_OS = frozenset({"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora",
-                        "Debian", "FreeBSD", "OpenBSD", "NetBSD", "Solaris"})  # fmt: skip
+MOBILE_OS = frozenset(
+    {
+        "iOS",
+        "Android",
+        "Windows Phone",
+        "BlackBerry OS",
+        "KaiOS",
+        "Firefox OS",
+        "Symbian OS",
+        "Tizen",
+        "HarmonyOS",
+    }
+)
+DESKTOP_OS = frozenset(
+    {
+        "Windows",
+        "Mac OS X",
+        "Linux",
+        "Ubuntu",
+        "Chrome OS",
+        "Fedora",
+        "Debian",
+        "FreeBSD",
+        "OpenBSD",
+        "NetBSD",
+        "Solaris",
+    }
+)
 # Headless browsers are automation, whatever device they claim.
 AUTOMATION = frozenset({"HeadlessChrome", "PhantomJS"})
 OTHER_BROWSER = "Other"

@@ -310,8 +310,11 @@ def _refusals(path: str, op: Operation) -> dict[int, str]:
 def _responses(path: str, op: Operation) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.answer.description}
     if op.answer.body is not None:
-        success["content"] = {a.media: {"schema": _schema(a.body)} for a in (op.answer, *op.more)
-                              if a.body is not None}  # fmt: skip
+        success["content"] = {
+            a.media: {"schema": _schema(a.body)}
+            for a in (op.answer, *op.more)
+            if a.body is not None
+        }
     responses: dict[str, Any] = {str(op.answer.status): success}
     for status, text in _refusals(path, op).items():
         refusal = {"description": text, "content": {JSON: {"schema": _schema(ErrorAnswer)}}}

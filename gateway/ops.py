@@ -22,6 +22,7 @@ from gateway.errors import error_response, json_response
 from gateway.metrics import REDIS_MAX_MEMORY, REDIS_USED_MEMORY
 from watchtime.client import RedisClient
 from watchtime.errors import REDIS_ERRORS
+from watchtime.redis_routes import server_name
 
 log = logging.getLogger("watchtime.gateway")
 # A scrape must answer even while Redis does not.
@@ -67,10 +68,7 @@ async def _memory_by_node(redis: RedisClient) -> dict[str, dict[str, Any]]:
             "memory", target_nodes=RedisCluster.PRIMARIES
         )
         return nodes
-    where = redis.connection_pool.connection_kwargs
-    return {
-        where.get("path") or f"{where.get('host')}:{where.get('port')}": await redis.info("memory")
-    }
+    return {server_name(redis): await redis.info("memory")}
 
 
 def _registry(request: Request) -> CollectorRegistry:

@@ -3,22 +3,27 @@
 Every viewer sends it every interval, so it is a bare ASGI endpoint: headers read
 once, the body decoded by msgspec, one coalesced Lua script call, 204. The script
 holds the rules (R-SEM-2, R-SEM-3, R-SEM-6); this module translates HTTP to its
-arguments and its outcome to a status. ``PingShortcut`` sends pings here straight
-from the outermost middleware, past the router; pings that need CORS headers take
-the full stack to the same endpoint.
+arguments and its outcome to a status. ``PingShortcut`` sends pings here past
+Starlette and its router, through the middleware ``ON_PINGS`` applies; pings that need
+CORS headers take the full stack to the same endpoint.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import secrets
+from collections.abc import Sequence
 
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import auth, bodies
+from gateway.cors import ViewerCors
 from gateway.errors import REFUSALS, GatewayError, refusal, response_for
-from gateway.metrics import PINGS, SESSIONS_CREATED, request_finished, request_started
+from gateway.metrics import PINGS, SESSIONS_CREATED, LatencyMiddleware
 from gateway.viewer import extras
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import Outcome, Status
@@ -32,12 +37,20 @@ NO_CONTENT: list[Message] = [
 OUTCOMES = {status: PINGS.labels(status) for status in (*Status, *REFUSALS)}
 
 
+class RequestIds:
+    """Unique ids for ping requests, so a script call that redis-py retries after a
+    lost reply is recognised by the script and credits nothing twice (R-SEM-7)."""
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_hex(6)
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):x}"
+
+
 class PingEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.serve(scope, receive, send)
-
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> int:
-        """Answers one ping; returns the status it sent."""
         try:
             outcome = await _ping(scope, receive)
         except (GatewayError, BackendUnavailable) as e:  # refused before the script ran
@@ -51,12 +64,10 @@ class PingEndpoint:
             SESSIONS_CREATED.inc()
         for message in NO_CONTENT:
             await send(message)
-        return 204
 
 
-async def _answer(response: Response, scope: Scope, receive: Receive, send: Send) -> int:
+async def _answer(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
-    return response.status_code
 
 
 def _refusal(outcome: Outcome) -> GatewayError | None:
@@ -110,14 +121,28 @@ ENDPOINT = PingEndpoint()
 ROUTE = Route(PREFIX + "{webinar_id}" + SUFFIX, ENDPOINT, methods=["POST"])
 
 
-class PingShortcut:
-    """The gateway's outermost ASGI app: serves pings itself, past Starlette, its
-    middleware and its router, unless CORS is configured and the request comes from
-    another origin; everything else goes to the Starlette app."""
+# Every middleware of the Starlette app, as a ping the shortcut serves meets it: applied
+# (the same class, wrapped around the endpoint in the app's order) or skipped, and why.
+# The shortcut passes Starlette by for speed, so a middleware added to the app must be
+# named here: PingShortcut refuses to start otherwise.
+APPLIED = "applied"
+ON_PINGS: dict[type, str] = {
+    LatencyMiddleware: APPLIED,
+    ViewerCors: "skipped: a ping that needs CORS headers (it names an Origin and CORS is "
+    "configured) takes the full stack instead",
+}
 
-    def __init__(self, app: ASGIApp, cors: bool) -> None:
+
+class PingShortcut:
+    """The gateway's outermost ASGI app but for admission and the access log: serves
+    pings itself, past Starlette and its router, through the app's middleware that
+    ``ON_PINGS`` applies, unless CORS is configured and the request comes from another
+    origin; everything else goes to the Starlette app."""
+
+    def __init__(self, app: ASGIApp, middleware: Sequence[Middleware], cors: bool) -> None:
         self.app = app
         self.cors = cors
+        self.ping = _through(ENDPOINT, middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         webinar_id = _ping_webinar(scope)
@@ -125,12 +150,18 @@ class PingShortcut:
             await self.app(scope, receive, send)
             return
         scope["path_params"] = {"webinar_id": webinar_id}
-        started = request_started()
-        status = 500
-        try:
-            status = await ENDPOINT.serve(scope, receive, send)
-        finally:
-            request_finished("POST", ROUTE.path, status, started)
+        scope["route"] = ROUTE  # what the router would have matched, for the metrics' label
+        await self.ping(scope, receive, send)
+
+
+def _through(endpoint: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    """``endpoint`` inside the middleware ``ON_PINGS`` applies, the first outermost."""
+    for cls, args, kwargs in reversed(middleware):
+        if cls not in ON_PINGS:
+            raise TypeError(f"{cls.__name__} is not in gateway.ping.ON_PINGS: apply or skip it")
+        if ON_PINGS[cls] == APPLIED:
+            endpoint = cls(endpoint, *args, **kwargs)
+    return endpoint
 
 
 def _ping_webinar(scope: Scope) -> str | None:

@@ -6,9 +6,6 @@ Each request is one Lua script call on Redis (R-ARCH-1); the script holds the ru
 
 from __future__ import annotations
 
-import itertools
-import secrets
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,21 +14,9 @@ from gateway import auth, bodies
 from gateway.answers import Tracked
 from gateway.errors import json_response, refusal
 from gateway.metrics import SESSIONS_CREATED
-from watchtime import keys
+from watchtime.limits import MAX_EXTRA_BYTES
 from watchtime.metrics import SESSIONS_CLOSED
 from watchtime.sessions import Status
-
-
-class RequestIds:
-    """Unique ids for ping requests, so a script call that redis-py retries after a
-    lost reply is recognised by the script and credits nothing twice (R-SEM-7)."""
-
-    def __init__(self) -> None:
-        self.prefix = secrets.token_hex(6)
-        self.counter = itertools.count()
-
-    def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter):x}"
 
 
 def extras(
@@ -39,8 +24,8 @@ def extras(
 ) -> dict[str, str]:
     """Write-once details of a new session, clipped so a header cannot bloat Redis."""
     return {
-        "user_agent": user_agent[: keys.MAX_EXTRA_BYTES],
-        "referrer": referrer[: keys.MAX_EXTRA_BYTES],
+        "user_agent": user_agent[:MAX_EXTRA_BYTES],
+        "referrer": referrer[:MAX_EXTRA_BYTES],
         "ip_address": client[0] if client else "",
         "visitor_id": visitor_id or "",
     }

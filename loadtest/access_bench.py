@@ -36,8 +36,12 @@ def run(folder: Path, seconds: float, rounds: int) -> dict[str, Load]:
     with started([redis, pg]):
         asyncio.run(migrate_url(pg.url))
         assert redis.process is not None  # started
-        env = os.environ | {"REDIS_URL": redis.url, "DATABASE_URL": pg.url,
-                            "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "INFO"}  # fmt: skip
+        env = os.environ | {
+            "REDIS_URL": redis.url,
+            "DATABASE_URL": pg.url,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "LOG_LEVEL": "INFO",
+        }
         best: dict[str, Load] = {}
         for _ in range(rounds):
             for mode, extra in MODES.items():

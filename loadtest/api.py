@@ -72,9 +72,12 @@ class LocustViewerApi:
             body["token"] = self.token
         headers = {"Content-Type": "text/plain;charset=UTF-8", "User-Agent": USER_AGENT}
         with self.client.post(
-            self.base + "/access/exit", data=_json(body), headers=headers,
-            name="exit (beacon)", catch_response=True,
-        ) as response:  # fmt: skip
+            self.base + "/access/exit",
+            data=_json(body),
+            headers=headers,
+            name="exit (beacon)",
+            catch_response=True,
+        ) as response:
             self._count("exit", response)
             if response.status_code == 204:
                 return True
@@ -84,9 +87,12 @@ class LocustViewerApi:
 
     def _post(self, path: str, body: dict[str, Any], name: str) -> ResponseContextManager:
         return self.client.post(
-            self.base + path, data=_json(body), headers=self.headers, name=name,
+            self.base + path,
+            data=_json(body),
+            headers=self.headers,
+            name=name,
             catch_response=True,
-        )  # fmt: skip
+        )
 
     def _count(self, kind: str, response: ResponseContextManager) -> None:
         self.ledger.count(f"{kind} {response.status_code or 'no answer'}")

@@ -51,21 +51,35 @@ class Audience:
         """Each session's webinar and id, as the wrk script assigns them."""
         half, others = self.sessions // 2, self.webinars[1:]
         return [
-            (self.webinars[0] if i < half or not others else others[(i - half) % len(others)],
-             f"s-{i}")
+            (
+                self.webinars[0] if i < half or not others else others[(i - half) % len(others)],
+                f"s-{i}",
+            )
             for i in range(self.sessions)
-        ]  # fmt: skip
+        ]
 
     def _env(self, mode: str, delay_ms: float) -> dict[str, str]:
         return os.environ | {
-            "MODE": mode, "SESSIONS": str(self.sessions), "THREADS": str(THREADS),
-            "WEBINARS": ",".join(str(w) for w in self.webinars), "DELAY_MS": f"{delay_ms:.3f}",
+            "MODE": mode,
+            "SESSIONS": str(self.sessions),
+            "THREADS": str(THREADS),
+            "WEBINARS": ",".join(str(w) for w in self.webinars),
+            "DELAY_MS": f"{delay_ms:.3f}",
             "START": ",".join(str(n) for n in self.stopped),
-        }  # fmt: skip
+        }
 
     def _command(self, seconds: float) -> list[str]:
-        return ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(seconds, 1):.0f}s",
-                "--timeout", SOCKET_TIMEOUT, "-s", str(LUA), self.url]  # fmt: skip
+        return [
+            "wrk",
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{max(seconds, 1):.0f}s",
+            "--timeout",
+            SOCKET_TIMEOUT,
+            "-s",
+            str(LUA),
+            self.url,
+        ]
 
     def track(self, timeout: float) -> Load:
         """Creates every session once; wrk is stopped as soon as all its threads are done."""
@@ -84,8 +98,13 @@ class Audience:
         """Pings for ``seconds``; each connection waits ``delay_ms`` between a reply and
         its next request."""
         before = children_cpu()
-        done = subprocess.run(self._command(seconds), env=self._env("ping", delay_ms),
-                              capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            self._command(seconds),
+            env=self._env("ping", delay_ms),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         stopped = re.search(r"STOPPED (\S+)", done.stdout)
         if stopped:
             self.stopped = [int(n) for n in stopped.group(1).split(",")]
@@ -113,8 +132,14 @@ def result(out: str) -> dict[str, float]:
 
 def _load(out: str, cpu: float) -> Load:
     r = result(out)
-    return Load(int(r["requests"]), r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
-                int(r["errors"] + r["non2xx"]), cpu)  # fmt: skip
+    return Load(
+        int(r["requests"]),
+        r["seconds"],
+        r["p50_us"] / 1000,
+        r["p99_us"] / 1000,
+        int(r["errors"] + r["non2xx"]),
+        cpu,
+    )
 
 
 class Rated(Protocol):
@@ -126,9 +151,12 @@ R = TypeVar("R", bound=Rated)
 
 
 def at_rate(
-    measure: Callable[[float, float], R], connections: int, rate: float, seconds: float,
+    measure: Callable[[float, float], R],
+    connections: int,
+    rate: float,
+    seconds: float,
     trial_seconds: float,
-) -> R:  # fmt: skip
+) -> R:
     """A load of ``rate`` requests/s from ``measure(seconds, delay_ms)``. wrk paces a
     connection by a delay between a reply and its next request, so the delay is the
     connection's period less the latency: a trial finds the latency, the measured run

@@ -60,8 +60,15 @@ def wrk(server: Server, seconds: float, delay_ms: float = 0) -> dict[str, float]
     """wrk's figures, and its own CPU seconds as ``cpu``."""
     env = os.environ | {"DELAY_MS": f"{delay_ms:.3f}", "SESSIONS": "50000"}
     connections = CONNECTIONS_PER_WORKER * server.workers
-    command = ["wrk", f"-t{server.workers}", f"-c{connections}", f"-d{seconds:.0f}s",
-               "-s", str(LUA), f"http://127.0.0.1:{server.port}{PING_PATH}"]  # fmt: skip
+    command = [
+        "wrk",
+        f"-t{server.workers}",
+        f"-c{connections}",
+        f"-d{seconds:.0f}s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{server.port}{PING_PATH}",
+    ]
     before = children_cpu()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     return result(out) | {"cpu": children_cpu() - before}
@@ -88,16 +95,27 @@ def measure(server: Server, seconds: float, delay_ms: float = 0) -> Load:
     r = wrk(server, seconds, delay_ms)
     cpu = cpu_seconds(pids) - before[0], cpu_seconds([server.redis_pid]) - before[1]
     per_request = 1e6 / max(r["requests"], 1)
-    return Load(r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
-                int(r["errors"] + r["non2xx"]), cpu[0] * per_request, cpu[1] * per_request,
-                r["cpu"] * per_request)  # fmt: skip
+    return Load(
+        r["requests"] / r["seconds"],
+        r["p50_us"] / 1000,
+        r["p99_us"] / 1000,
+        int(r["errors"] + r["non2xx"]),
+        cpu[0] * per_request,
+        cpu[1] * per_request,
+        r["cpu"] * per_request,
+    )
 
 
 def at_share(server: Server, seconds: float, saturation: float, share: float) -> Load:
     """Latency at ``share`` of saturation (paced as ``audience.at_rate`` says)."""
     connections = CONNECTIONS_PER_WORKER * server.workers
-    return at_rate(lambda s, delay_ms: measure(server, s, delay_ms), connections,
-                   saturation * share, seconds, seconds / 2)  # fmt: skip
+    return at_rate(
+        lambda s, delay_ms: measure(server, s, delay_ms),
+        connections,
+        saturation * share,
+        seconds,
+        seconds / 2,
+    )
 
 
 @contextmanager
@@ -135,23 +153,43 @@ def gateway(env: dict[str, str], workers: int) -> tuple[list[str], dict[str, str
     # wrk cycles through a fixed pool of sessions and may come back to one within the
     # production limit (1 s) across runs; a lower limit keeps every answer a 204 while
     # the script still makes the same check.
-    env = env | {"PORT": str(port), "GATEWAY_WORKERS": str(workers),
-                 "MIN_PING_INTERVAL_SECONDS": "0.05"}  # fmt: skip
+    env = env | {
+        "PORT": str(port),
+        "GATEWAY_WORKERS": str(workers),
+        "MIN_PING_INTERVAL_SECONDS": "0.05",
+    }
     return [sys.executable, "-m", "gateway"], env, port
 
 
 def bare(env: dict[str, str], workers: int) -> tuple[list[str], dict[str, str], int]:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "loadtest.bare:app", "--port", str(port),
-               "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-               "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "loadtest.bare:app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return command, env, port
 
 
 def create_webinar(port: int) -> None:
     body = {"title": "bench", "webinar_start_time": datetime.now(UTC).isoformat()}
-    answer = httpx2.put(f"http://127.0.0.1:{port}/api/webinars/{WEBINAR}", json=body,
-                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # fmt: skip
+    answer = httpx2.put(
+        f"http://127.0.0.1:{port}/api/webinars/{WEBINAR}",
+        json=body,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
     answer.raise_for_status()
 
 
@@ -168,12 +206,13 @@ def one_worker(env: dict[str, str], seconds: float, redis_pid: int) -> dict[str,
         bare_sat = max((b for b, _ in runs), key=lambda load: load.rps)
         gw_sat = max((g for _, g in runs), key=lambda load: load.rps)
         return {
-            "bare": bare_sat, "gateway": gw_sat,
+            "bare": bare_sat,
+            "gateway": gw_sat,
             "bare_50": at_share(br, seconds, bare_sat.rps, 0.5),
             "gateway_50": at_share(gw, seconds, gw_sat.rps, 0.5),
             "bare_90": at_share(br, seconds, bare_sat.rps, 0.9),
             "gateway_90": at_share(gw, seconds, gw_sat.rps, 0.9),
-        }  # fmt: skip
+        }
 
 
 def whole_box(env: dict[str, str], seconds: float, redis_pid: int) -> Load:
@@ -186,21 +225,28 @@ def run(folder: Path, seconds: float) -> dict[str, Load]:
     redis, pg = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
     with started([redis, pg]):
         asyncio.run(migrate_url(pg.url))
-        env = os.environ | {"REDIS_URL": redis.url, "DATABASE_URL": pg.url,
-                            "ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = os.environ | {
+            "REDIS_URL": redis.url,
+            "DATABASE_URL": pg.url,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "LOG_LEVEL": "WARNING",
+        }
         assert redis.process is not None  # started
         figures = one_worker(env, seconds, redis.process.pid)
         figures["box"] = whole_box(env, seconds, redis.process.pid)
         return figures
 
 
+def _row(name: str, b: Load, g: Load) -> str:
+    return (
+        f"| {name} | {b.rps:,.0f}/s, p50 {b.p50_ms:.2f} ms, p99 {b.p99_ms:.2f} ms "
+        f"| {g.rps:,.0f}/s, p50 {g.p50_ms:.2f} ms, p99 {g.p99_ms:.2f} ms |"
+    )
+
+
 def markdown(f: dict[str, Load], command: str) -> str:
     bare, gw, box = f["bare"], f["gateway"], f["box"]
     cores = os.cpu_count() or 1
-
-    def row(name: str, b: Load, g: Load) -> str:
-        return (f"| {name} | {b.rps:,.0f}/s, p50 {b.p50_ms:.2f} ms, p99 {b.p99_ms:.2f} ms "
-                f"| {g.rps:,.0f}/s, p50 {g.p50_ms:.2f} ms, p99 {g.p99_ms:.2f} ms |")  # fmt: skip
 
     def cpu(load: Load) -> float:
         return load.cpu_us + load.redis_us + load.wrk_us
@@ -222,8 +268,8 @@ carries against a bare one when Redis and the load generator have cores of their
 | CPU per request: Redis | {bare.redis_us:.1f} µs | {gw.redis_us:.1f} µs |
 | CPU per request: wrk | {bare.wrk_us:.1f} µs | {gw.wrk_us:.1f} µs |
 | CPU per request: all three | {cpu(bare):.1f} µs | {cpu(gw):.1f} µs |
-{row("at 50% of saturation", f["bare_50"], f["gateway_50"])}
-{row("at 90% of saturation", f["bare_90"], f["gateway_90"])}
+{_row("at 50% of saturation", f["bare_50"], f["gateway_50"])}
+{_row("at 90% of saturation", f["bare_90"], f["gateway_90"])}
 | errors or non-2xx | {bare.errors} | {gw.errors} |
 
 The bare run is bound by its one worker (at most {1e6 / bare.cpu_us:,.0f} req/s at

@@ -117,8 +117,13 @@ class Verdict:
         def rank(q: float) -> float:
             return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
 
-        return {"min": ranked[0], "median": rank(0.5), "p90": rank(0.9), "p99": rank(0.99),
-                "max": ranked[-1]}  # fmt: skip
+        return {
+            "min": ranked[0],
+            "median": rank(0.5),
+            "p90": rank(0.9),
+            "p99": rank(0.99),
+            "max": ranked[-1],
+        }
 
 
 def _ms(at: datetime) -> int:
@@ -177,16 +182,22 @@ def summary(verdict: Verdict) -> list[str]:
     lines = [
         f"people: {len(v.people):,} in the ledger ({sessions:,} sessions), "
         f"{len(v.strangers)} more in the report",
-        *(f"{title}: " + "  ".join(f"{k} {value:.3f}" for k, value in v.errors(figure).items())
-          for title, figure in FIGURES),
+        *(
+            f"{title}: " + "  ".join(f"{k} {value:.3f}" for k, value in v.errors(figure).items())
+            for title, figure in FIGURES
+        ),
         f"people over one heartbeat interval ({v.interval_seconds:g} s) off: "
         f"{len(v.over_interval)}",
         f"beacon closers over {BEACON_LIMIT_SECONDS:g} s off: {len(v.over_beacon_limit)} "
         f"(of {len(v.beacon_people):,})",
         f"lost sessions: {v.lost}   duplicated sessions: {v.duplicated}",
         f"sessions closed by the server while their tab pinged on schedule: {v.refused}",
-        "worst: " + ", ".join(f"{p.viewer} {p.reported_seconds - p.owed_seconds:+.3f} s "
-                              f"(latency {p.allowance_seconds:.3f} s)" for p in worst),
+        "worst: "
+        + ", ".join(
+            f"{p.viewer} {p.reported_seconds - p.owed_seconds:+.3f} s "
+            f"(latency {p.allowance_seconds:.3f} s)"
+            for p in worst
+        ),
         "PASS" if v.passed else "FAIL",
-    ]  # fmt: skip
+    ]
     return lines

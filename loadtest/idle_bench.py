@@ -30,7 +30,7 @@ from loadtest.bench import command_line, publish
 from loadtest.system_bench import parse as system_options
 from loadtest.system_bench import service_env, serving
 from watchtime import webinars
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
 from watchtime.settings import Settings
@@ -42,9 +42,10 @@ async def register(settings: Settings, count: int) -> None:
     """``count`` webinars of one hour that ended 30 days ago, stored and mirrored."""
     start = datetime.now(UTC) - timedelta(days=30)
     schedule = webinars.Schedule(
-        title="finished", webinar_start_time=start,
+        title="finished",
+        webinar_start_time=start,
         webinar_scheduled_end_time=start + timedelta(hours=1),
-    )  # fmt: skip
+    )
     async with backends(settings, pg_max_size=8) as b:
 
         async def one(webinar_id: UUID) -> None:

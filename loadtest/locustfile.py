@@ -88,9 +88,14 @@ def _report_progress(environment: Environment) -> None:
             continue
         total, shape = runner.stats.total, environment.shape_class
         elapsed = shape.get_run_time() if shape else time.time() - total.start_time
-        log.info("progress: %.0f of %.0f s, %d people, %.0f requests/s, %d failures",
-                 elapsed, Run.scenario.seconds, runner.user_count, total.current_rps,
-                 total.num_failures)  # fmt: skip
+        log.info(
+            "progress: %.0f of %.0f s, %d people, %.0f requests/s, %d failures",
+            elapsed,
+            Run.scenario.seconds,
+            runner.user_count,
+            total.current_rps,
+            total.num_failures,
+        )
 
 
 @events.test_start.add_listener

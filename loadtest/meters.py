@@ -152,9 +152,22 @@ class Psql:
     """One statement at a time through psql; answers as lists of text fields."""
 
     def __init__(self, server: PostgresServer, database: str = "postgres") -> None:
-        self.command = [server.bin("psql"), "-h", "127.0.0.1", "-p", str(server.port),
-                        "-U", "postgres", "-d", database, "-At", "-F", "\t",
-                        "-v", "ON_ERROR_STOP=1"]  # fmt: skip
+        self.command = [
+            server.bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-At",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
 
     def rows(self, sql: str) -> list[list[str]]:
         done = subprocess.run([*self.command, "-c", sql], capture_output=True, text=True)

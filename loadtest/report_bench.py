@@ -114,9 +114,13 @@ def gateway(redis_url: str, database_url: str) -> Iterator[str]:
     """The gateway as a process of its own, one worker, as deployed."""
     port = free_port()
     env = os.environ | {
-        "REDIS_URL": redis_url, "DATABASE_URL": database_url, "ADMIN_TOKEN": ADMIN_TOKEN,
-        "PORT": str(port), "GATEWAY_WORKERS": "1", "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "PORT": str(port),
+        "GATEWAY_WORKERS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
     process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -232,8 +236,12 @@ async def measure(people: int, folder: Path) -> dict[str, float]:
         seeding = await seed(pg_server.url, webinar, people, t0)
         with gateway(redis_server.url, pg_server.url) as base:
             start = datetime.fromtimestamp(t0 / 1000, UTC).isoformat()
-            http.call("PUT", f"{base}/api/webinars/{webinar}", ADMIN_TOKEN,
-                      {"title": "report bench", "webinar_start_time": start})  # fmt: skip
+            http.call(
+                "PUT",
+                f"{base}/api/webinars/{webinar}",
+                ADMIN_TOKEN,
+                {"title": "report bench", "webinar_start_time": start},
+            )
             labels, times, counted, written = await paging_while_writing(
                 base, pg_server.url, webinar, people
             )
@@ -242,13 +250,19 @@ async def measure(people: int, folder: Path) -> dict[str, float]:
             csv_seconds, csv_labels = await asyncio.to_thread(csv_export, base, webinar)
             check_once("csv", csv_labels, expected | _late(csv_labels))
     return {
-        "load": os.getloadavg()[0], "people": people, "seed_s": seeding, "pages": len(times),
+        "load": os.getloadavg()[0],
+        "people": people,
+        "seed_s": seeding,
+        "pages": len(times),
         "summary_people": counted,
-        "first_ms": times[0], "median_ms": statistics.median(times),
+        "first_ms": times[0],
+        "median_ms": statistics.median(times),
         "p90_ms": sorted(times)[int(0.9 * (len(times) - 1))],
-        "max_ms": max(times), "written": written, "csv_s": csv_seconds,
+        "max_ms": max(times),
+        "written": written,
+        "csv_s": csv_seconds,
         "csv_rows": len(csv_labels),
-    }  # fmt: skip
+    }
 
 
 def _late(labels: list[str]) -> set[str]:

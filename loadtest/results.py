@@ -62,9 +62,14 @@ def _row(name: str, entries: list[dict[str, Any]]) -> Row:
     requests = sum(e["num_requests"] for e in entries)
     started = min(e["start_time"] for e in entries)
     last = max(e["last_request_timestamp"] or started for e in entries)
-    return Row(name, requests, sum(e["num_failures"] for e in entries),
-               requests / max(last - started, 1e-9), _percentile(times, 0.5),
-               _percentile(times, 0.99))  # fmt: skip
+    return Row(
+        name,
+        requests,
+        sum(e["num_failures"] for e in entries),
+        requests / max(last - started, 1e-9),
+        _percentile(times, 0.5),
+        _percentile(times, 0.99),
+    )
 
 
 def _percentile(times: Counter[int], share: float) -> int:
@@ -83,32 +88,51 @@ def _verdict_lines(v: Verdict | None) -> list[tuple[str, str]]:
     sessions = sum(p.sessions for p in v.people)
     return [
         ("people / sessions in the ledger", f"{len(v.people):,} / {sessions:,}"),
-        *((title, ", ".join(f"{k} {value:.3f}" for k, value in v.errors(figure).items()))
-          for title, figure in FIGURES),
+        *(
+            (title, ", ".join(f"{k} {value:.3f}" for k, value in v.errors(figure).items()))
+            for title, figure in FIGURES
+        ),
         (f"people over one interval ({v.interval_seconds:g} s) off", f"{len(v.over_interval)}"),
-        (f"beacon closers over {BEACON_LIMIT_SECONDS:g} s off",
-         f"{len(v.over_beacon_limit)} of {len(v.beacon_people):,}"),
+        (
+            f"beacon closers over {BEACON_LIMIT_SECONDS:g} s off",
+            f"{len(v.over_beacon_limit)} of {len(v.beacon_people):,}",
+        ),
         ("lost / duplicated sessions", f"{v.lost} / {v.duplicated}"),
         ("sessions closed while pinging on schedule", f"{v.refused}"),
         ("verifier", "PASS" if v.passed else "FAIL"),
-    ]  # fmt: skip
+    ]
 
 
 def table(run: Run) -> list[tuple[str, str]]:
     total = run.total
     lines = [
         ("requests", f"{total.requests:,} ({total.per_second:,.0f}/s over the run)"),
-        *((f"  {r.name}", f"{r.requests:,} ({r.per_second:,.1f}/s), median {r.median_ms} ms, "
-           f"p99 {r.p99_ms} ms") for r in run.rows[:-1]),
+        *(
+            (
+                f"  {r.name}",
+                f"{r.requests:,} ({r.per_second:,.1f}/s), median {r.median_ms} ms, "
+                f"p99 {r.p99_ms} ms",
+            )
+            for r in run.rows[:-1]
+        ),
         ("answers", ", ".join(f"{k}: {n:,}" for k, n in sorted(run.answers.items()))),
-        ("failures", f"{total.failures:,}" + "".join(
-            f"; {name}: {error} x{count:,}" for name, error, count in run.failures)),
-        ("CPU, % of one core", ", ".join(
-            f"{k} {value:.0f}" for k, value in run.cpu.items() if not k.startswith("machine"))),
-        ("machine CPU, % of all cores", f"mean {run.cpu['machine mean']:.0f}, "
-                                        f"peak {run.cpu['machine peak']:.0f}"),
+        (
+            "failures",
+            f"{total.failures:,}"
+            + "".join(f"; {name}: {error} x{count:,}" for name, error, count in run.failures),
+        ),
+        (
+            "CPU, % of one core",
+            ", ".join(
+                f"{k} {value:.0f}" for k, value in run.cpu.items() if not k.startswith("machine")
+            ),
+        ),
+        (
+            "machine CPU, % of all cores",
+            f"mean {run.cpu['machine mean']:.0f}, peak {run.cpu['machine peak']:.0f}",
+        ),
         *_verdict_lines(run.verdict),
-    ]  # fmt: skip
+    ]
     return lines
 
 

@@ -117,12 +117,30 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
 def locust_command(o: Options, base: str, webinar_id: str) -> list[str]:
     """Locust headless: its own options, then the scenario's (``loadtest.scenario``)."""
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base,
-        "--users", str(o.users), "--run-time", f"{o.minutes * 60:.0f}s", "--only-summary",
-        "--json-file", str(o.out / "locust"), "--html", str(o.out / "locust.html"),
-        "--webinar-id", webinar_id, "--ledger", str(o.out / "ledger.json"),
-        "--spawn-profile", o.profile,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        base,
+        "--users",
+        str(o.users),
+        "--run-time",
+        f"{o.minutes * 60:.0f}s",
+        "--only-summary",
+        "--json-file",
+        str(o.out / "locust"),
+        "--html",
+        str(o.out / "locust.html"),
+        "--webinar-id",
+        webinar_id,
+        "--ledger",
+        str(o.out / "ledger.json"),
+        "--spawn-profile",
+        o.profile,
+    ]
     if o.seed is not None:
         command += ["--seed", str(o.seed)]
     if o.processes > 1:
@@ -164,14 +182,27 @@ def execute(o: Options, command: str, watch: Watcher | None = None) -> results.R
             verdict: Verdict | None = None
             with contextlib.suppress(verify.NotSettled):
                 verdict = verify.verify(
-                    ledger, base, webinar_id, env["ADMIN_TOKEN"], Settings.from_env(env),
+                    ledger,
+                    base,
+                    webinar_id,
+                    env["ADMIN_TOKEN"],
+                    Settings.from_env(env),
                     save_report=o.out / "report.json",
-                )  # fmt: skip
+                )
     rows, failures = results.read_locust_json(o.out / "locust")
     return results.Run(
-        command, o.users, o.minutes, o.interval, o.workers, o.processes, rows, failures,
-        ledger.answers, cpu, verdict,
-    )  # fmt: skip
+        command,
+        o.users,
+        o.minutes,
+        o.interval,
+        o.workers,
+        o.processes,
+        rows,
+        failures,
+        ledger.answers,
+        cpu,
+        verdict,
+    )
 
 
 @contextlib.contextmanager
@@ -199,10 +230,19 @@ def parse(argv: list[str] | None) -> Options:
         default="doors",
         help="how arrivals spread (loadtest.shape)",
     )
-    a = parser.parse_args(argv)  # fmt: skip
+    a = parser.parse_args(argv)
     out = a.out or Path("loadtest-results") / f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    return Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, a.seed,
-                   a.spawn_profile)  # fmt: skip
+    return Options(
+        a.users,
+        a.minutes,
+        a.interval,
+        a.workers,
+        a.processes,
+        out,
+        a.record,
+        a.seed,
+        a.spawn_profile,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

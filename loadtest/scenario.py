@@ -71,8 +71,12 @@ def add_arguments(parser: Any) -> None:
         env_var="LOCUST_LEDGER",
         help="where the ledger of what each viewer watched is written",
     )
-    group.add_argument("--seed", default="", env_var="LOCUST_SEED",
-                       help="seeds the audience model: a repeatable audience")  # fmt: skip
+    group.add_argument(
+        "--seed",
+        default="",
+        env_var="LOCUST_SEED",
+        help="seeds the audience model: a repeatable audience",
+    )
 
 
 @dataclass(frozen=True)

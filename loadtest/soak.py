@@ -174,10 +174,12 @@ def aged(samples: Samples, warm: float) -> list[Aged]:
 
 
 def report(samples: Samples, warm: float, locust: results.Run) -> list[str]:
-    rows = [f"| {a.name} | {a.rss[0] / 2**20:,.1f} → {a.rss[1] / 2**20:,.1f} | "
-            f"{a.uss[0] / 2**20:,.1f} → {a.uss[1] / 2**20:,.1f} | {100 * a.growth:+.1f} % | "
-            f"{a.fds[0]:.0f} → {a.fds[1]:.0f} | {'PASS' if a.passed else 'FAIL'} |"
-            for a in aged(samples, warm)]  # fmt: skip
+    rows = [
+        f"| {a.name} | {a.rss[0] / 2**20:,.1f} → {a.rss[1] / 2**20:,.1f} | "
+        f"{a.uss[0] / 2**20:,.1f} → {a.uss[1] / 2**20:,.1f} | {100 * a.growth:+.1f} % | "
+        f"{a.fds[0]:.0f} → {a.fds[1]:.0f} | {'PASS' if a.passed else 'FAIL'} |"
+        for a in aged(samples, warm)
+    ]
     used = [v for _, v in samples.series.get(("redis", "used_memory_bytes"), [])]
     keys = [v for _, v in samples.series.get(("redis", "keys"), [])]
     warm_used = samples.at("redis", "used_memory_bytes", warm) or 0.0
@@ -194,9 +196,13 @@ def report(samples: Samples, warm: float, locust: results.Run) -> list[str]:
         f" {(keys or [0])[-1]:,.0f} at the end.",
         "",
         f"Verifier: {'PASS' if verdict and verdict.passed else 'FAIL'}"
-        + (f" (lost {verdict.lost}, duplicated {verdict.duplicated}, people over one interval "
-           f"{len(verdict.over_interval)})" if verdict else " (the service never settled)"),
-    ]  # fmt: skip
+        + (
+            f" (lost {verdict.lost}, duplicated {verdict.duplicated}, people over one interval "
+            f"{len(verdict.over_interval)})"
+            if verdict
+            else " (the service never settled)"
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -220,8 +226,9 @@ def parse(argv: list[str] | None) -> Options:
     add("--record", type=Path, help="append the report to this file")
     a = parser.parse_args(argv)
     out = a.out or Path("loadtest-results") / f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    load = run.Options(a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record,
-                       seed=None)  # fmt: skip
+    load = run.Options(
+        a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, seed=None
+    )
     return Options(load, a.every, a.warmup)
 
 

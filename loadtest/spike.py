@@ -47,8 +47,8 @@ from pathlib import Path
 import asyncpg
 
 from loadtest import results, run, webinar
-from watchtime import keys
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
+from watchtime.settings import Settings
 
 LUA = Path(__file__).with_name("ping.lua")
 PING_PATH = "/api/webinars/{}/presence/ping"
@@ -56,7 +56,7 @@ THREADS = 2
 WRK_TIMEOUT_SECONDS = 5
 PROBE_LIMIT_SECONDS = 2.0
 P99_LIMIT_MS = 1000
-SETTLE_SECONDS = 3 * keys.FLUSH_INTERVAL_SECONDS  # Postgres unchanged this long: flushed
+SETTLE_SECONDS = 3 * Settings().flush_interval_seconds  # Postgres unchanged this long: flushed
 SETTLE_LIMIT_SECONDS = 300.0
 
 
@@ -144,8 +144,16 @@ class Prober(threading.Thread):
 
 def wrk(o: Options, url: str, spike: Spike) -> None:
     env = os.environ | {"SESSIONS": str(o.sessions // THREADS), "COUNT_ANSWERS": "1"}
-    command = ["wrk", f"-t{THREADS}", f"-c{o.connections}", f"-d{o.seconds:.0f}s",
-               f"--timeout={WRK_TIMEOUT_SECONDS}s", "-s", str(LUA), url]  # fmt: skip
+    command = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{o.connections}",
+        f"-d{o.seconds:.0f}s",
+        f"--timeout={WRK_TIMEOUT_SECONDS}s",
+        "-s",
+        str(LUA),
+        url,
+    ]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     found = re.search(r"RESULT (.*)", out)
     if not found:
@@ -216,9 +224,17 @@ def locust_spike(o: Options) -> results.Run:
     """Phase 4: a verified Locust run whose audience triples at once."""
     if o.locust_admission:
         os.environ["ADMISSION_MAX_IN_FLIGHT"] = str(o.locust_admission)
-    options = run.Options(users=o.users, minutes=o.minutes, interval=2.0, workers=1,
-                          processes=1, out=o.out / "locust", record=None, seed=None,
-                          profile="spike")  # fmt: skip
+    options = run.Options(
+        users=o.users,
+        minutes=o.minutes,
+        interval=2.0,
+        workers=1,
+        processes=1,
+        out=o.out / "locust",
+        record=None,
+        seed=None,
+        profile="spike",
+    )
     command = (
         f"python -m loadtest.run --users {o.users} --minutes {o.minutes:g} --spawn-profile spike"
     )
@@ -229,16 +245,21 @@ def lines(o: Options, spike: Spike) -> list[tuple[str, str]]:
     answers = ", ".join(f"{k}: {n:,}" for k, n in sorted(spike.answers.items()))
     probes = ", ".join(f"{k}: {n}" for k, n in sorted(spike.probes.items()))
     return [
-        ("load", f"wrk, {o.connections:,} connections, {o.seconds:g} s, "
-                 f"{o.sessions:,} sessions, timeout {WRK_TIMEOUT_SECONDS} s"),
+        (
+            "load",
+            f"wrk, {o.connections:,} connections, {o.seconds:g} s, "
+            f"{o.sessions:,} sessions, timeout {WRK_TIMEOUT_SECONDS} s",
+        ),
         ("answers", f"{spike.requests:,} ({spike.requests / o.seconds:,.0f}/s): {answers}"),
         ("latency of all answers", f"p50 {spike.p50_ms:,.1f} ms, p99 {spike.p99_ms:,.1f} ms"),
         ("socket errors", ", ".join(f"{k} {n:,}" for k, n in sorted(spike.socket.items()))),
         (f"/healthz every second ({PROBE_LIMIT_SECONDS:g} s limit)", probes),
-        ("pings in Postgres / acknowledged / unanswered",
-         f"{spike.stored_pings:,} / {spike.acknowledged:,} / {spike.unanswered:,}"),
+        (
+            "pings in Postgres / acknowledged / unanswered",
+            f"{spike.stored_pings:,} / {spike.acknowledged:,} / {spike.unanswered:,}",
+        ),
         *((check, "PASS" if passed else "FAIL") for check, passed in spike.checks().items()),
-    ]  # fmt: skip
+    ]
 
 
 def markdown(o: Options, spike: Spike, locust: results.Run, command: str) -> str:
@@ -270,8 +291,9 @@ def parse(argv: list[str] | None) -> Options:
     add("--record", type=Path, help="append the figures to this file")
     a = parser.parse_args(argv)
     out = a.out or Path("loadtest-results") / f"spike-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    return Options(a.connections, a.seconds, a.sessions, a.users, a.minutes,
-                   a.locust_admission, out, a.record)  # fmt: skip
+    return Options(
+        a.connections, a.seconds, a.sessions, a.users, a.minutes, a.locust_admission, out, a.record
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

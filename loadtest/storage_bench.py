@@ -20,13 +20,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from flusher.flusher import Flusher
-from gateway import report
+from gateway import report_queries
 from loadtest.bench import command_line, publish
-from sweeper.sweeper import Sweeper
+from sweeper.stale import StaleSessions
 from watchtime import webinars
+from watchtime.backends import Backends, backends
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient
-from watchtime.connections import Backends, backends
 from watchtime.embedded import PostgresServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
@@ -51,13 +51,19 @@ async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
     """Two tabs per person; each tab watched, hid, came back: two intervals each. Calls
     go through the gateway's batcher, so each step of a slice is one round trip."""
     store = SessionStore(Scripts(b.redis), Settings(), ScriptBatcher(b.redis, max_batch=PIPELINE))
-    extras = {"user_agent": USER_AGENT, "ip_address": "203.0.113.7",
-              "referrer": "https://example.org/"}  # fmt: skip
+    extras = {
+        "user_agent": USER_AGENT,
+        "ip_address": "203.0.113.7",
+        "referrer": "https://example.org/",
+    }
     for first in range(0, sessions, PIPELINE):
-        tabs = [(f"session_{t0 + i}_{i:07d}", str(UUID(int=i // 2 + 1)), t0 + i)
-                for i in range(first, min(first + PIPELINE, sessions))]  # fmt: skip
-        await asyncio.gather(*(store.track(webinar, s, user, extras=extras, now_ms=start)
-                               for s, user, start in tabs))  # fmt: skip
+        tabs = [
+            (f"session_{t0 + i}_{i:07d}", str(UUID(int=i // 2 + 1)), t0 + i)
+            for i in range(first, min(first + PIPELINE, sessions))
+        ]
+        await asyncio.gather(
+            *(store.track(webinar, s, user, extras=extras, now_ms=start) for s, user, start in tabs)
+        )
         for offset, visible in ((120_000, False), (200_000, True), (260_000, True)):
             await asyncio.gather(
                 *(
@@ -98,28 +104,33 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
     flush_open = await timed(lambda: drain(flusher))
     report_ms = await report_latency(b, settings, webinar, t0)
 
-    sweeper = Sweeper(b, settings)
+    sweeper = StaleSessions(b, settings)
     sweep = await timed(lambda: sweeper.sweep_webinar(webinar))
     flush_closed = await timed(lambda: drain(flusher))
     closed_bytes = (await used_memory(b.redis) - before) / sessions
     version = float((await b.redis.info("server"))["redis_version"].rsplit(".", 1)[0])
     return {
-        "redis_version": version, "sessions": sessions, "seed_s": seeding,
+        "redis_version": version,
+        "sessions": sessions,
+        "seed_s": seeding,
         "active_bytes": active_bytes,
-        "flush_open_rows_s": sessions / flush_open, "sweep_closed_s": sessions / sweep,
-        "flush_closed_rows_s": sessions / flush_closed, "closed_bytes": closed_bytes,
-        "report_median_ms": statistics.median(report_ms), "report_min_ms": min(report_ms),
-    }  # fmt: skip
+        "flush_open_rows_s": sessions / flush_open,
+        "sweep_closed_s": sessions / sweep,
+        "flush_closed_rows_s": sessions / flush_closed,
+        "closed_bytes": closed_bytes,
+        "report_median_ms": statistics.median(report_ms),
+        "report_min_ms": min(report_ms),
+    }
 
 
 async def report_latency(b: Backends, settings: Settings, webinar: UUID, t0: int) -> list[float]:
     """The report's statement for the first page of 1,000 people, five times."""
     now = round(time.time() * 1000)
-    first = report.Cursor(report.Window(t0, t0 + 3600_000, t0 + 3600_000, now), "")
+    first = report_queries.Cursor(report_queries.Window(t0, t0 + 3600_000, t0 + 3600_000, now), "")
     runs = []
     for _ in range(5):
         seconds = await timed(
-            lambda: report.watch_time(b.pg, webinar, settings.stale_after_ms, 1000, first)
+            lambda: report_queries.watch_time(b.pg, webinar, settings.stale_after_ms, 1000, first)
         )
         runs.append(seconds * 1000)
     return runs

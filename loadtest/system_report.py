@@ -14,28 +14,47 @@ if TYPE_CHECKING:
     from loadtest.system_bench import Figures, Options
 
 VIEWER_INTERVAL_SECONDS = 120  # a viewer-equivalent pings once per heartbeat interval
-COMPONENTS = (("gateway", "gateway workers (seed: its workers)"), ("redis", "Redis"),
-              ("flusher", "flusher"), ("sweeper", "sweeper"), ("postgres", "PostgreSQL"),
-              ("wrk", "wrk (the load)"))  # fmt: skip
+COMPONENTS = (
+    ("gateway", "gateway workers (seed: its workers)"),
+    ("redis", "Redis"),
+    ("flusher", "flusher"),
+    ("sweeper", "sweeper"),
+    ("postgres", "PostgreSQL"),
+    ("wrk", "wrk (the load)"),
+)
 DESIGNS = ("sys.sat", "gw", "seed.sat")
 LoadAverage = tuple[float, float, float]  # 1, 5 and 15 minutes, from os.getloadavg()
 
 
 def _n(value: float, digits: int = 0) -> str:
-    return "—" if math.isnan(value) else "never" if math.isinf(value) else (
-        f"{value:,.{digits}f}")  # fmt: skip
+    return "—" if math.isnan(value) else "never" if math.isinf(value) else (f"{value:,.{digits}f}")
 
 
 def _get(f: Figures, name: str) -> float:
     return f.get(name, math.nan)
 
 
-def markdown(f: Figures, runs: list[Figures], o: Options, command: str,
-             loads: tuple[LoadAverage, LoadAverage]) -> str:  # fmt: skip
-    return "\n".join([
-        _header(f, o, command, loads), _loads(f), _cpu(f), _storage(f), _commands(f),
-        _scripts(f), _runs(runs),
-    ]) + "\n"  # fmt: skip
+def markdown(
+    f: Figures,
+    runs: list[Figures],
+    o: Options,
+    command: str,
+    loads: tuple[LoadAverage, LoadAverage],
+) -> str:
+    return (
+        "\n".join(
+            [
+                _header(f, o, command, loads),
+                _loads(f),
+                _cpu(f),
+                _storage(f),
+                _commands(f),
+                _scripts(f),
+                _runs(runs),
+            ]
+        )
+        + "\n"
+    )
 
 
 def _load(average: LoadAverage) -> str:
@@ -74,28 +93,38 @@ gateway alone (no flusher, no sweeper, same Redis and sessions): {_n(gw)} pings/
 
 
 def _loads(f: Figures) -> str:
-    rows = ["| load | pings/s | p50 | p99 | errors or non-2xx | flush lag (max of the gauge) |",
-            "|---|---|---|---|---|---|"]  # fmt: skip
-    for name, label in (("sys.sat", "saturation"), ("sys.at25", "25 %"), ("sys.at50", "50 %"),
-                        ("sys.at75", "75 %")):  # fmt: skip
+    rows = [
+        "| load | pings/s | p50 | p99 | errors or non-2xx | flush lag (max of the gauge) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, label in (
+        ("sys.sat", "saturation"),
+        ("sys.at25", "25 %"),
+        ("sys.at50", "50 %"),
+        ("sys.at75", "75 %"),
+    ):
         rows.append(
             f"| {label} | {_n(_get(f, name + '.rps'))} | {_n(_get(f, name + '.p50_ms'), 2)} ms "
             f"| {_n(_get(f, name + '.p99_ms'), 2)} ms | {_n(_get(f, name + '.errors'))} "
             f"| {_n(_get(f, name + '.lag_max_s'), 1)} s |"
         )
-    creation = (f"Creation: {_n(f['sys.create.rps'])} tracks/s, all in Postgres "
-                f"{_n(f['sys.create.stored_s'], 1)} s after the first was sent "
-                f"({_n(f['sys.create.errors'])} errors); seed "
-                f"design {_n(f['seed.create.rps'])} tracks/s. Drain: Postgres held every "
-                f"session {_n(f['sys.sat.drain_s'], 1)} s after the load, the flusher's backlog "
-                f"gauge read 0 after {_n(f['sys.sat.backlog_zero_s'], 1)} s (it is set once a "
-                "cycle).")  # fmt: skip
+    creation = (
+        f"Creation: {_n(f['sys.create.rps'])} tracks/s, all in Postgres "
+        f"{_n(f['sys.create.stored_s'], 1)} s after the first was sent "
+        f"({_n(f['sys.create.errors'])} errors); seed "
+        f"design {_n(f['seed.create.rps'])} tracks/s. Drain: Postgres held every "
+        f"session {_n(f['sys.sat.drain_s'], 1)} s after the load, the flusher's backlog "
+        f"gauge read 0 after {_n(f['sys.sat.backlog_zero_s'], 1)} s (it is set once a "
+        "cycle)."
+    )
     return "\n".join(["", *rows, "", creation])
 
 
 def _cpu(f: Figures) -> str:
-    rows = ["| CPU µs per ping, at saturation | whole service | gateway alone | seed design |",
-            "|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "| CPU µs per ping, at saturation | whole service | gateway alone | seed design |",
+        "|---|---|---|---|",
+    ]
     for name, label in COMPONENTS:
         cells = [_n(_get(f, f"{d}.cpu.{name}"), 1) for d in DESIGNS]
         rows.append(f"| {label} | {' | '.join(cells)} |")
@@ -110,44 +139,74 @@ def _storage(f: Figures) -> str:
         return f"| {label} | {' | '.join(cells)} |"
 
     head = "| per ping, at saturation | whole service | gateway alone | seed design |"
-    return "\n".join(["", head, "|---|---|---|---|",
-                      row("PostgreSQL rows written (inserted + updated)", "pg_rows", 2),
-                      row("of the updates, HOT (%)", "pg_hot", 0, 100),
-                      row("PostgreSQL WAL bytes", "wal_bytes"),
-                      row("Redis AOF bytes", "aof_bytes")])  # fmt: skip
+    return "\n".join(
+        [
+            "",
+            head,
+            "|---|---|---|---|",
+            row("PostgreSQL rows written (inserted + updated)", "pg_rows", 2),
+            row("of the updates, HOT (%)", "pg_hot", 0, 100),
+            row("PostgreSQL WAL bytes", "wal_bytes"),
+            row("Redis AOF bytes", "aof_bytes"),
+        ]
+    )
 
 
 def _commands(f: Figures) -> str:
-    names = sorted((k.split(".")[3] for k in f if k.startswith("sys.sat.cmd.") and
-                    k.endswith(".calls")), key=lambda n: -f[f"sys.sat.cmd.{n}.us"])  # fmt: skip
-    rows = [f"| {n.upper()} | {f[f'sys.sat.cmd.{n}.calls']:.2f} | {f[f'sys.sat.cmd.{n}.us']:.1f} "
-            f"| {_n(_get(f, f'gw.cmd.{n}.calls'), 2)} |" for n in names
-            if f[f"sys.sat.cmd.{n}.calls"] >= 0.005]  # fmt: skip
+    names = sorted(
+        (k.split(".")[3] for k in f if k.startswith("sys.sat.cmd.") and k.endswith(".calls")),
+        key=lambda n: -f[f"sys.sat.cmd.{n}.us"],
+    )
+    rows = [
+        f"| {n.upper()} | {f[f'sys.sat.cmd.{n}.calls']:.2f} | {f[f'sys.sat.cmd.{n}.us']:.1f} "
+        f"| {_n(_get(f, f'gw.cmd.{n}.calls'), 2)} |"
+        for n in names
+        if f[f"sys.sat.cmd.{n}.calls"] >= 0.005
+    ]
     head = "| command | calls per ping | µs per ping | gateway alone: calls per ping |"
-    return "\n".join(["", "Redis by command at saturation (`INFO commandstats` differences; the "
-                      "commands a script runs are counted on their own and inside EVALSHA's "
-                      "time):", "", head, "|---|---|---|---|", *rows])  # fmt: skip
+    return "\n".join(
+        [
+            "",
+            "Redis by command at saturation (`INFO commandstats` differences; the "
+            "commands a script runs are counted on their own and inside EVALSHA's "
+            "time):",
+            "",
+            head,
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
 
 
 def _scripts(f: Figures) -> str:
-    names = sorted(k.split(".")[3] for k in f if k.startswith("sys.sat.script.") and
-                   k.endswith(".calls"))  # fmt: skip
+    names = sorted(
+        k.split(".")[3] for k in f if k.startswith("sys.sat.script.") and k.endswith(".calls")
+    )
     rows = []
     for n in names:
         calls, us = f[f"sys.sat.script.{n}.calls"], f[f"sys.sat.script.{n}.us"]
         rows.append(f"| {n} | {calls:.4f} | {us:.1f} | {us / calls if calls else 0:,.0f} |")
     total = sum(f[f"sys.sat.script.{n}.us"] for n in names)
-    return "\n".join(["", "Redis by script at saturation (SLOWLOG: every call of 1 ms or more "
-                      "over the window; the shorter ones share what is left of EVALSHA's calls and "
-                      "time in `commandstats` as they share a 0.5-s sample of every call in the "
-                      f"middle of the window; together {total:.1f} µs per ping):", "",
-                      "| script | calls per ping | Redis µs per ping | µs per call |",
-                      "|---|---|---|---|", *rows])  # fmt: skip
+    return "\n".join(
+        [
+            "",
+            "Redis by script at saturation (SLOWLOG: every call of 1 ms or more "
+            "over the window; the shorter ones share what is left of EVALSHA's calls and "
+            "time in `commandstats` as they share a 0.5-s sample of every call in the "
+            f"middle of the window; together {total:.1f} µs per ping):",
+            "",
+            "| script | calls per ping | Redis µs per ping | µs per call |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
 
 
 def _runs(runs: list[Figures]) -> str:
-    lines = [f"- run {i}: whole box {r['sys.sat.rps']:,.0f} pings/s (p99 {r['sys.sat.p99_ms']:.1f}"
-             f" ms), drain {_n(r['sys.sat.drain_s'], 1)} s; seed design {r['seed.sat.rps']:,.0f} "
-             f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s"
-             for i, r in enumerate(runs, 1)]  # fmt: skip
+    lines = [
+        f"- run {i}: whole box {r['sys.sat.rps']:,.0f} pings/s (p99 {r['sys.sat.p99_ms']:.1f}"
+        f" ms), drain {_n(r['sys.sat.drain_s'], 1)} s; seed design {r['seed.sat.rps']:,.0f} "
+        f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s"
+        for i, r in enumerate(runs, 1)
+    ]
     return "\n".join(["", "Runs:", *lines])

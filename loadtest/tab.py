@@ -71,9 +71,15 @@ def new_session_id(now: float) -> str:
 
 class Tab:
     def __init__(
-        self, plan: TabPlan, api: ViewerApi, ledger: Ledger, rules: Rules, rng: random.Random,
-        user_id: str | None, clock: Callable[[], float],
-    ) -> None:  # fmt: skip
+        self,
+        plan: TabPlan,
+        api: ViewerApi,
+        ledger: Ledger,
+        rules: Rules,
+        rng: random.Random,
+        user_id: str | None,
+        clock: Callable[[], float],
+    ) -> None:
         self.plan, self.api, self.ledger, self.rules, self.rng = plan, api, ledger, rules, rng
         self.user_id, self.clock = user_id, clock
         self.interval = rules.interval

@@ -78,9 +78,14 @@ def settled_report(
 
 
 def verify(
-    ledger: Ledger, base_url: str, webinar_id: str, admin_token: str, settings: Settings,
-    timeout: float = 300.0, save_report: Path | None = None,
-) -> Verdict:  # fmt: skip
+    ledger: Ledger,
+    base_url: str,
+    webinar_id: str,
+    admin_token: str,
+    settings: Settings,
+    timeout: float = 300.0,
+    save_report: Path | None = None,
+) -> Verdict:
     settle = 2 * settings.flush_interval_seconds + 2
     report = settled_report(base_url, webinar_id, admin_token, timeout, settle)
     if save_report:
@@ -105,7 +110,7 @@ def arguments(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
     add("--admin-token", default=settings.admin_token, help="default: $ADMIN_TOKEN")
     add("--timeout", type=float, default=300.0, help="seconds to wait for the service to settle")
     add("--save-report", type=Path, help="write the report it compared to this file")
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,9 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     ledger = Ledger.read(options.ledger)
     try:
         verdict = verify(
-            ledger, options.base_url.rstrip("/"), options.webinar or ledger.webinar_id,
-            options.admin_token, settings, options.timeout, options.save_report,
-        )  # fmt: skip
+            ledger,
+            options.base_url.rstrip("/"),
+            options.webinar or ledger.webinar_id,
+            options.admin_token,
+            settings,
+            options.timeout,
+            options.save_report,
+        )
     except NotSettled as e:
         print(f"verifier: {e}", file=sys.stderr)
         sys.exit(2)

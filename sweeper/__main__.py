@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from sweeper.sweeper import Sweeper
-from watchtime import loop
-from watchtime.connections import backends
+from sweeper.jobs import jobs
+from watchtime import scheduler
+from watchtime.backends import backends
 from watchtime.health import Liveness
 from watchtime.settings import Settings
 
 
 async def run(settings: Settings, stop: asyncio.Event, liveness: Liveness) -> None:
     async with backends(settings, pg_max_size=2) as b:
-        sweeper = Sweeper(b, settings)
-        await asyncio.gather(
-            loop.every("sweeper", settings.sweeper_interval_seconds, sweeper.sweep, stop, liveness),
-            loop.every(
-                "snapshots", settings.snapshot_interval_seconds, sweeper.snapshot, stop, liveness
-            ),
-            loop.every(
-                "retention", settings.retention_interval_seconds, sweeper.retention, stop, liveness
-            ),
-        )
+        scheduled = jobs(b, settings)
+        await asyncio.gather(*(scheduler.every(*job, stop, liveness) for job in scheduled))
 
 
 def main() -> None:
-    loop.run_process(
+    scheduler.run_process(
         "watchtime-sweeper", __doc__, run, metrics_port=lambda s: s.sweeper_metrics_port
     )
 

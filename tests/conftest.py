@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -12,18 +11,18 @@ import asyncpg
 import pytest
 from redis import Redis as SyncRedis
 from starlette.testclient import TestClient
+from support import truncate
 
 from gateway.app import create_app
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
-from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
+from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
 
-TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
 # Chromium and the gateway process for the browser tests.
 pytest_plugins = ["browsers"]
 
@@ -56,8 +55,8 @@ def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(servers_dir: Path) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(servers_dir / "cluster")
+def redis_cluster(servers_dir: Path) -> Iterator[RedisClusterServer]:
+    cluster = RedisClusterServer(servers_dir / "cluster")
     cluster.start()
     yield cluster
     cluster.stop()
@@ -69,12 +68,13 @@ def topology(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-both_topologies = pytest.mark.parametrize("topology", ["standalone", "cluster"], indirect=True)
-
-
 @pytest.fixture
-def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisServer,
-             postgres_server: PostgresServer) -> Settings:  # fmt: skip
+def settings(
+    topology: str,
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+) -> Settings:
     """The defaults of docs/operations.md (interval 120 s, cap 360 s) against the test servers."""
     cluster = topology == "cluster"
     redis_url = request.getfixturevalue("redis_cluster").url if cluster else redis_server.url
@@ -85,18 +85,6 @@ def settings(topology: str, request: pytest.FixtureRequest, redis_server: RedisS
         admin_token="test-admin-token",
         viewer_token_secret="test-viewer-secret",
     )
-
-
-def with_settings(settings: Settings, **changes: object) -> Settings:
-    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
-
-
-async def truncate(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

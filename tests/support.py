@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,17 +20,24 @@ from uuid import UUID
 import anyio
 import asyncpg
 import httpx2
+import pytest
 from redis import Redis
 
 from flusher.flusher import Flusher
 from loadtest.tokens import viewer_token as viewer_token  # shared with the load test
 from watchtime import keys
-from watchtime.connections import backends
+from watchtime.backends import backends
 from watchtime.embedded import free_port
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 Actions = Callable[[SessionStore], Awaitable[object]]
+
+T0 = 1_800_000_000_000  # ms; an arbitrary server time, in 2027
+TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
+
+# Runs a module on a Redis Cluster as well as on one server (conftest's topology fixture).
+both_topologies = pytest.mark.parametrize("topology", ["standalone", "cluster"], indirect=True)
 
 # Real user agents, for the report's device and browser.
 DESKTOP_CHROME = (
@@ -49,6 +57,18 @@ ANDROID_TABLET = (
     "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
 )
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+
+async def truncate(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+    finally:
+        await conn.close()
 
 
 def snapshot(redis: Redis) -> dict[bytes, bytes | None]:

@@ -73,11 +73,15 @@ def audience(gateway: str, settings: Settings, s0: int) -> UUID:
     guests sent no user agent. All were active while watching, but A from 50 s on.
     """
     webinar = uuid4()
-    put_schedule(gateway, webinar, {
-        "title": "Quarterly results",
-        "webinar_start_time": iso(s0),
-        "webinar_scheduled_end_time": iso(at(s0, CONTENT_SECONDS)),
-    })  # fmt: skip
+    put_schedule(
+        gateway,
+        webinar,
+        {
+            "title": "Quarterly results",
+            "webinar_start_time": iso(s0),
+            "webinar_scheduled_end_time": iso(at(s0, CONTENT_SECONDS)),
+        },
+    )
 
     async def sessions(store: SessionStore) -> None:
         desktop, phone = {"user_agent": DESKTOP_CHROME}, {"user_agent": IPHONE_SAFARI}
@@ -163,6 +167,7 @@ def test_the_report_as_shown(gateway: str, audience: UUID, organiser: Page, s0: 
 
     expect(tab.locator("#title")).to_have_text("Quarterly results")
     expect(tab.locator("#live")).to_have_text("1 watching now · 1 open session")
+    # A table, a person a row: the formatter would give each cell a line.
     assert rows(tab) == [
         {"viewer": f"user:{USER_C}", "sessions": "1", "watched": "1:37", "active": "1:37",
          "present": "1:37",

@@ -15,10 +15,9 @@ from uuid import uuid4
 
 import httpx2
 import pytest
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import running, snapshot
+from support import running, snapshot, with_settings
 
 from gateway.access import AccessLog
 from gateway.admission import Admission
@@ -110,9 +109,10 @@ def test_a_refusal_carries_cors_headers_for_pages_on_other_origins(
     with TestClient(app) as client:
         app.in_flight = app.bound  # as if that many requests were being served
         answer = client.post(
-            f"/api/webinars/{uuid4()}/presence/ping", json={"session_id": "s1"},
+            f"/api/webinars/{uuid4()}/presence/ping",
+            json={"session_id": "s1"},
             headers={"Origin": site},
-        )  # fmt: skip
+        )
         assert (answer.status_code, answer.json()["error"]) == (503, "overloaded")
         assert answer.headers["retry-after"] == "2"
         assert answer.headers["access-control-allow-origin"] == site
@@ -142,7 +142,10 @@ def test_the_admission_settings_are_read_and_bounded():
     )
     assert (settings.admission_max_in_flight, settings.admission_retry_after_seconds) == (64, 5)
     assert Settings.from_env({}).admission_max_in_flight == 500
-    for name, value in [("ADMISSION_MAX_IN_FLIGHT", "0"), ("ADMISSION_RETRY_AFTER_SECONDS", "0"),
-                        ("ADMISSION_RETRY_AFTER_SECONDS", "301")]:  # fmt: skip
+    for name, value in [
+        ("ADMISSION_MAX_IN_FLIGHT", "0"),
+        ("ADMISSION_RETRY_AFTER_SECONDS", "0"),
+        ("ADMISSION_RETRY_AFTER_SECONDS", "301"),
+    ]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: value})

@@ -6,9 +6,9 @@ import asyncio
 from uuid import UUID, uuid4
 
 import pytest
-from conftest import both_topologies
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import ResponseError
+from support import T0, both_topologies
 
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
@@ -19,8 +19,6 @@ from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-T0 = 1_800_000_000_000
 
 
 @pytest.fixture

@@ -174,11 +174,15 @@ def run_build(
     sent: list[tuple[str, str, tuple[str, ...]]] = []
     tab.on("request", lambda r: sent.append(described(r.url, r.method, r.post_data)))
     tab.goto(f"{embedder.origin}/{build}.html")
-    session_id: str = eventually(lambda: tab.evaluate("window.watch && window.watch.sessionId"),
-                                 f"the {build} build's session")  # fmt: skip
+    session_id: str = eventually(
+        lambda: tab.evaluate("window.watch && window.watch.sessionId"),
+        f"the {build} build's session",
+    )
     global_name = tab.evaluate("typeof window.WatchTime")
-    eventually(lambda: int(session(redis, webinar, session_id).get("ping_count", 0)) >= 2,
-               f"two pings of the {build} build")  # fmt: skip
+    eventually(
+        lambda: int(session(redis, webinar, session_id).get("ping_count", 0)) >= 2,
+        f"two pings of the {build} build",
+    )
     tab.close()
     closed = eventually(
         lambda: (s := session(redis, webinar, session_id)).get("closed_reason") == "exit" and s,

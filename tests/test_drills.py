@@ -42,7 +42,7 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 from support import running
 
 from watchtime import keys
-from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
+from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +118,7 @@ class Backend:
     """The Redis of one drill: one server or a cluster, killed and restarted at will."""
 
     def __init__(self, folder: Path, cluster: bool) -> None:
-        self.cluster = RedisCluster(folder) if cluster else None
+        self.cluster = RedisClusterServer(folder) if cluster else None
         self.servers = self.cluster.nodes if self.cluster else [RedisServer(folder)]
 
     @property
@@ -196,7 +196,7 @@ async def test_a_primary_failover_under_load(tmp_path: Path, postgres_server: Po
     not have reached the replica: at most one request per viewer (each sends one a
     second), which moves that viewer's total by at most one capped interval. Nothing
     else: every session reaches Postgres once, every viewer within one cap of its ledger."""
-    cluster = RedisCluster(tmp_path / "redis", replicas=1)
+    cluster = RedisClusterServer(tmp_path / "redis", replicas=1)
     cluster.start()
     try:
         env = drill_env({"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true"}, postgres_server)
@@ -216,14 +216,26 @@ async def test_a_primary_failover_under_load(tmp_path: Path, postgres_server: Po
 
 
 def drill_env(redis: dict[str, str], postgres_server: PostgresServer) -> dict[str, str]:
-    return os.environ | redis | {
-        "DATABASE_URL": postgres_server.url, "ADMIN_TOKEN": "drill-admin-token",
-        "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(INTERVAL), "SESSION_DELTA_CAP_MULTIPLIER": "3",
-        "SESSION_STALE_AFTER_SECONDS": "30", "SWEEPER_INTERVAL_SECONDS": "1",
-        "MIN_PING_INTERVAL_SECONDS": "0.2", "FLUSH_INTERVAL_SECONDS": "0.2",
-        "LEASE_TTL_SECONDS": "1", "SNAPSHOT_INTERVAL_SECONDS": "1", "GATEWAY_WORKERS": "2",
-        "FLUSHER_METRICS_PORT": "0", "SWEEPER_METRICS_PORT": "0", "LOG_LEVEL": "ERROR",
-    }  # fmt: skip
+    return (
+        os.environ
+        | redis
+        | {
+            "DATABASE_URL": postgres_server.url,
+            "ADMIN_TOKEN": "drill-admin-token",
+            "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(INTERVAL),
+            "SESSION_DELTA_CAP_MULTIPLIER": "3",
+            "SESSION_STALE_AFTER_SECONDS": "30",
+            "SWEEPER_INTERVAL_SECONDS": "1",
+            "MIN_PING_INTERVAL_SECONDS": "0.2",
+            "FLUSH_INTERVAL_SECONDS": "0.2",
+            "LEASE_TTL_SECONDS": "1",
+            "SNAPSHOT_INTERVAL_SECONDS": "1",
+            "GATEWAY_WORKERS": "2",
+            "FLUSHER_METRICS_PORT": "0",
+            "SWEEPER_METRICS_PORT": "0",
+            "LOG_LEVEL": "ERROR",
+        }
+    )
 
 
 def schedule(base: str, webinar: str) -> None:
@@ -231,7 +243,7 @@ def schedule(base: str, webinar: str) -> None:
     assert httpx2.put(f"{base}/api/webinars/{webinar}", json=body, headers=ADMIN).status_code == 200
 
 
-def owner(cluster: RedisCluster, webinar: str, ask: RedisServer | None = None) -> RedisServer:
+def owner(cluster: RedisClusterServer, webinar: str, ask: RedisServer | None = None) -> RedisServer:
     """The node that holds the webinar's slot now, as ``ask`` (a node alive) sees it."""
     client = SyncRedisCluster.from_url((ask or cluster.nodes[0]).url)
     try:

@@ -13,12 +13,12 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
+from support import both_topologies, with_settings
 from test_flusher import assert_matches_redis, at, rows
 
 from flusher.flusher import Flusher
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.embedded import PostgresServer
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import SessionStore

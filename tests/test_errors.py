@@ -7,14 +7,19 @@ from redis.exceptions import ConnectionError, SlotNotCoveredError
 from watchtime.errors import BackendUnavailable, postgres_boundary, redis_boundary
 
 
-@pytest.mark.parametrize("error", [
-    asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
-    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
-    asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
-    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
-    ConnectionRefusedError(111, "Connection refused"),
-    TimeoutError(),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.exceptions.AdminShutdownError(
+            "terminating connection due to administrator command"
+        ),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError(),
+    ],
+)
 def test_a_postgres_going_away_is_an_outage(error: Exception):
     with pytest.raises(BackendUnavailable, match=r"^postgres: "), postgres_boundary():
         raise error
@@ -35,7 +40,7 @@ def test_a_redis_going_away_is_an_outage(error: Exception):
 async def test_a_loop_outlives_its_failures_and_stops_on_request():
     import asyncio
 
-    from watchtime import loop
+    from watchtime import scheduler
 
     calls: list[str] = []
     stop = asyncio.Event()
@@ -49,5 +54,5 @@ async def test_a_loop_outlives_its_failures_and_stops_on_request():
         stop.set()
         return False
 
-    await asyncio.wait_for(loop.every("test", 0.01, job, stop), timeout=10)
+    await asyncio.wait_for(scheduler.every("test", 0.01, job, stop), timeout=10)
     assert calls == ["run", "run", "run"]

@@ -8,19 +8,17 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from conftest import both_topologies, with_settings
 from redis.asyncio import Redis
+from support import T0, both_topologies, with_settings
 
 from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
 from watchtime import keys, sessions
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.fields import SESSION_FIELDS
 from watchtime.sessions import SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]
-
-T0 = 1_800_000_000_000
 
 
 def at(seconds: float) -> int:

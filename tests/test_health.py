@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from watchtime import health, loop
+from watchtime import health, scheduler
 from watchtime.embedded import free_port
 from watchtime.errors import BackendUnavailable
 from watchtime.health import Liveness
@@ -73,9 +73,11 @@ async def test_healthz_follows_the_loops_progress(served: tuple[Liveness, Clock,
         finished.set()
         return False
 
-    running = asyncio.create_task(loop.every("flusher", interval, job, stop, liveness))
+    running = asyncio.create_task(scheduler.every("flusher", interval, job, stop, liveness))
     await asyncio.wait_for(blocked.wait(), 10)
-    due = interval + max(loop.STALL_INTERVALS * interval, loop.STALL_MIN_SECONDS)  # wait, cycle
+    due = interval + max(
+        scheduler.STALL_INTERVALS * interval, scheduler.STALL_MIN_SECONDS
+    )  # wait, cycle
     clock.now += due  # just at the deadline
     assert await asyncio.to_thread(probe, base) == (200, {"status": "ok", "late": []})
     clock.now += 0.001
@@ -97,8 +99,8 @@ async def test_a_failing_cycle_is_due_after_its_backoff(
         stop.set()
         raise BackendUnavailable("redis", "down")
 
-    await asyncio.wait_for(loop.every("sweeper", 20.0, job, stop, liveness), 10)
-    clock.now += loop.BACKOFF_FIRST_SECONDS + loop.STALL_INTERVALS * 20.0
+    await asyncio.wait_for(scheduler.every("sweeper", 20.0, job, stop, liveness), 10)
+    clock.now += scheduler.BACKOFF_FIRST_SECONDS + scheduler.STALL_INTERVALS * 20.0
     assert liveness.late() == []
     clock.now += 0.001
     assert liveness.late() == ["sweeper"]

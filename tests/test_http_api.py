@@ -6,10 +6,9 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 import pytest
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import snapshot, viewer_token
+from support import snapshot, viewer_token, with_settings
 
 from watchtime import keys
 from watchtime.settings import Settings

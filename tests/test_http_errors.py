@@ -7,10 +7,9 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import snapshot, viewer_token
+from support import snapshot, viewer_token, with_settings
 
 from gateway.app import create_app
 from gateway.metrics import REDIS_ERRORS

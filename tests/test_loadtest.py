@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support import running
+from support import T0, running
 
 from loadtest import arrivals, intervals, results, run
 from loadtest.behaviour import TabPlan
@@ -27,7 +27,6 @@ from watchtime.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 
-T0 = 1_800_000_000_000  # ms; the content window of the hand-made webinar is [T0, T0 + 60 s)
 CAP_MS = 6_000  # interval 2 s x 3
 
 
@@ -70,10 +69,15 @@ LEDGER = Ledger(
         session("session_2_b", ALICE, [(5, 15)], every(6, 14), "vanished"),
         session(BOB, None, [(0, 9.5)], every(0, 8), "vanished"),
         session("session_3_carol", None, [(30, 40)], [20, 22, 24, 26, 28, 30, 32, 40], "exit"),
-        session("session_4_dave", "d0d0d0d0-0000-4000-8000-000000000004", [(50, 70)],
-                every(50, 70), "exit"),
+        session(
+            "session_4_dave",
+            "d0d0d0d0-0000-4000-8000-000000000004",
+            [(50, 70)],
+            every(50, 70),
+            "exit",
+        ),
     ],
-)  # fmt: skip
+)
 RIGHT = {
     f"user:{ALICE}": (2, 14.0),
     f"guest:{BOB}": (1, 8.0),
@@ -207,8 +211,15 @@ def test_a_refused_ping_is_sent_again_after_retry_after() -> None:
     plan = TabPlan(
         opens_at=100.0, closes_at=200.0, beacon=False, starts_visible=True, sleeps_at=None
     )
-    tab = Tab(plan, api, ledger, Rules(interval=2, stale_after=6, sleep=10),
-              random.Random(1), None, clock=lambda: 120.0)  # fmt: skip
+    tab = Tab(
+        plan,
+        api,
+        ledger,
+        Rules(interval=2, stale_after=6, sleep=10),
+        random.Random(1),
+        None,
+        clock=lambda: 120.0,
+    )
     tab.step(100.0)  # open: track acknowledged
     tab.next_flip = 1e9
     tab.step(102.0)  # refused
@@ -252,8 +263,20 @@ def test_the_spike_profile_triples_the_audience_at_once(tmp_path: Path) -> None:
 def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:
     """30 people for 36 s at a 1 s interval: every person within one interval, beacon
     closers within 1 s, nothing lost or duplicated, no Locust failure."""
-    options = run.parse(["--users", "30", "--minutes", "0.6", "--interval", "1",
-                         "--out", str(tmp_path), "--seed", "7"])  # fmt: skip
+    options = run.parse(
+        [
+            "--users",
+            "30",
+            "--minutes",
+            "0.6",
+            "--interval",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--seed",
+            "7",
+        ]
+    )
     outcome = run.execute(options, "test")
     verdict = outcome.verdict
     assert verdict is not None, "the service never settled"
@@ -268,15 +291,29 @@ def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:
 
 def options(**given: object) -> SimpleNamespace:
     """Locust's parsed options as the command line leaves them, the scenario's included."""
-    defaults = {"num_users": 1, "run_time": None, "spawn_profile": "doors", "ramp_seconds": "",
-                "webinar_id": "", "ledger": "loadtest-ledger.json", "seed": ""}  # fmt: skip
+    defaults = {
+        "num_users": 1,
+        "run_time": None,
+        "spawn_profile": "doors",
+        "ramp_seconds": "",
+        "webinar_id": "",
+        "ledger": "loadtest-ledger.json",
+        "seed": "",
+    }
     return SimpleNamespace(**(defaults | given))
 
 
 def test_the_scenario_is_read_from_locust_options() -> None:
     assert Scenario.from_options(options()) == Scenario(users=1, seconds=600, ramp_seconds=120)
-    given = options(num_users=2000, run_time=3600, spawn_profile="linear", ramp_seconds="300",
-                    webinar_id=" w1 ", ledger="/results/l.json", seed="7")  # fmt: skip
+    given = options(
+        num_users=2000,
+        run_time=3600,
+        spawn_profile="linear",
+        ramp_seconds="300",
+        webinar_id=" w1 ",
+        ledger="/results/l.json",
+        seed="7",
+    )
     assert Scenario.from_options(given) == Scenario(
         2000, 3600.0, "linear", 300.0, "w1", Path("/results/l.json"), 7
     )
@@ -289,9 +326,15 @@ def test_the_scenario_is_read_from_locust_options() -> None:
 
 def test_the_figures_are_read_from_locust_json(tmp_path: Path) -> None:
     def entry(name: str, times: dict[str, int], failures: int) -> dict[str, object]:
-        return {"name": name, "method": "POST", "num_requests": sum(times.values()),
-                "num_failures": failures, "response_times": times, "start_time": 100.0,
-                "last_request_timestamp": 110.0}  # fmt: skip
+        return {
+            "name": name,
+            "method": "POST",
+            "num_requests": sum(times.values()),
+            "num_failures": failures,
+            "response_times": times,
+            "start_time": 100.0,
+            "last_request_timestamp": 110.0,
+        }
 
     ping = entry("ping", {"1": 90, "2": 9, "40": 1}, 0)
     track = entry("track", {"10": 10}, 1)
@@ -323,11 +366,23 @@ def test_locust_in_the_repository_root_runs_the_scenarios(
     }
     with running("gateway", env) as (base, _):
         scenario = {"LOCUST_LEDGER": str(tmp_path / "ledger.json"), "LOCUST_SEED": "3"}
-        command = [str(Path(sys.executable).parent / "locust"), "--headless",
-                   "-u", "5", "-r", "5", "-t", "10s", "--host", base,
-                   "--json-file", str(tmp_path / "locust")]  # fmt: skip
-        done = subprocess.run(command, cwd=ROOT, env=env | scenario, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        command = [
+            str(Path(sys.executable).parent / "locust"),
+            "--headless",
+            "-u",
+            "5",
+            "-r",
+            "5",
+            "-t",
+            "10s",
+            "--host",
+            base,
+            "--json-file",
+            str(tmp_path / "locust"),
+        ]
+        done = subprocess.run(
+            command, cwd=ROOT, env=env | scenario, capture_output=True, text=True, timeout=120
+        )
     assert done.returncode == 0, done.stderr[-3000:]
     rows, failures = results.read_locust_json(tmp_path / "locust")
     assert failures == []
@@ -342,7 +397,8 @@ def test_locust_in_the_repository_root_runs_the_scenarios(
 def test_a_scenario_option_is_checked_by_locust_from_its_variable() -> None:
     locust = str(Path(sys.executable).parent / "locust")
     env = os.environ | {"LOCUST_SPAWN_PROFILE": "wave"}
-    done = subprocess.run([locust, "--headless"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [locust, "--headless"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "argument --spawn-profile: invalid choice: 'wave'" in done.stderr

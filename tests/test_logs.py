@@ -155,14 +155,18 @@ def test_every_process_of_the_service_logs_json_lines(
     assert f"watchtime-sweeper metrics on http://127.0.0.1:{sweeper_port}/metrics{health}" in loops
     assert {"flusher stopped", "sweeper stopped"} <= set(loops)
     track = [line for line in lines if line.get("path", "").endswith("/access/track")]
-    assert [{k: v for k, v in t.items() if k in ("logger", "method", "path", "status", "client")}
-            for t in track] == [{
-        "logger": "watchtime.access",
-        "method": "POST",
-        "path": f"/api/webinars/{webinar}/access/track",
-        "status": 200,
-        "client": "127.0.0.1",
-    }]  # fmt: skip
+    assert [
+        {k: v for k, v in t.items() if k in ("logger", "method", "path", "status", "client")}
+        for t in track
+    ] == [
+        {
+            "logger": "watchtime.access",
+            "method": "POST",
+            "path": f"/api/webinars/{webinar}/access/track",
+            "status": 200,
+            "client": "127.0.0.1",
+        }
+    ]
     assert track[0]["duration_ms"] > 0
 
 
@@ -171,8 +175,13 @@ def test_the_service_honours_log_level(
 ) -> None:
     """LOG_LEVEL=WARNING silences the supervisor's, the processes' and uvicorn's INFO."""
     stderr = tmp_path / "stderr"
-    env = service_env(settings, LOG_LEVEL="WARNING", ACCESS_LOG="true",
-                      FLUSHER_METRICS_PORT=str(free_port()), SWEEPER_METRICS_PORT="0")  # fmt: skip
+    env = service_env(
+        settings,
+        LOG_LEVEL="WARNING",
+        ACCESS_LOG="true",
+        FLUSHER_METRICS_PORT=str(free_port()),
+        SWEEPER_METRICS_PORT="0",
+    )
     with stderr.open("wb") as out, running("watchtime.supervisor", env, out) as (base, process):
         open_session(base, "s1")
         process.send_signal(signal.SIGINT)

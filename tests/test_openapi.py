@@ -76,8 +76,12 @@ def test_every_route_of_the_app_is_described_and_nothing_else(
     assert described == routes
     assert set(OPERATIONS) == routes
     # a few routes of docs/api.md, to show the set is not empty
-    assert {("POST", API + "/presence/ping"), ("GET", API + "/stats/concurrency"),
-            ("GET", "/openapi.json"), ("GET", "/static/{path}")} <= routes  # fmt: skip
+    assert {
+        ("POST", API + "/presence/ping"),
+        ("GET", API + "/stats/concurrency"),
+        ("GET", "/openapi.json"),
+        ("GET", "/static/{path}"),
+    } <= routes
 
 
 def test_every_refusal_is_the_error_json_and_rate_limits_name_their_wait(
@@ -94,8 +98,17 @@ def test_every_refusal_is_the_error_json_and_rate_limits_name_their_wait(
                     assert "Retry-After" in response["headers"]
     assert doc["components"]["schemas"]["ErrorAnswer"]["required"] == ["error", "detail"]
     track = doc["paths"][API + "/access/track"]["post"]
-    assert sorted(track["responses"]) == ["200", "400", "401", "404", "409", "413", "415", "422",
-                                          "503"]  # fmt: skip
+    assert sorted(track["responses"]) == [
+        "200",
+        "400",
+        "401",
+        "404",
+        "409",
+        "413",
+        "415",
+        "422",
+        "503",
+    ]
     assert track["security"] == [{"viewerToken": []}, {}]
     admin = doc["paths"][API + "/stats/watch-time"]["get"]
     assert admin["security"] == [{"adminToken": []}]
@@ -173,6 +186,7 @@ def test_real_answers_validate_against_the_document(
     call("GET", "/static/{path}", "/static/nothing.js")
 
     tracks = {("POST", track, s) for s in (200, 400, 401, 404, 413, 415, 422)}
+    # A table of the answers checked, several a line: the formatter would give each a line.
     assert answers.checked >= tracks | {
         ("GET", API, 200), ("GET", API, 401), ("GET", API, 403), ("GET", API, 404),
         ("PUT", API, 200), ("PUT", API, 422), ("POST", API + "/end", 200),

@@ -58,7 +58,14 @@ METRICS_PORTS = {
 }
 
 # The modules that define metrics (imported, they register in prometheus_client's REGISTRY).
-METRIC_MODULES = ("gateway.metrics", "watchtime.metrics", "flusher.flusher", "sweeper.sweeper")
+METRIC_MODULES = (
+    "gateway.metrics",
+    "watchtime.metrics",
+    "flusher.flusher",
+    "sweeper.stale",
+    "sweeper.snapshots",
+    "sweeper.retention",
+)
 # The metrics of R-OBS that the dashboard must chart.
 CHARTED = {
     "watchtime_pings_total",
@@ -305,8 +312,11 @@ def test_locust_runs_the_scenarios_against_the_gateway_in_the_loadtest_profile(
     # Every scenario option passes through (tests/test_loadtest.py: Locust reads them).
     scenario = {"LOCUST_SPAWN_PROFILE", "LOCUST_RAMP_SECONDS", "LOCUST_WEBINAR_ID", "LOCUST_SEED"}
     assert {name for name in env if name.startswith("LOCUST_")} == scenario | {
-        "LOCUST_HOST", "LOCUST_USERS", "LOCUST_RUN_TIME", "LOCUST_LEDGER"
-    }  # fmt: skip
+        "LOCUST_HOST",
+        "LOCUST_USERS",
+        "LOCUST_RUN_TIME",
+        "LOCUST_LEDGER",
+    }
     assert locust["depends_on"] == {"gateway": {"condition": "service_healthy"}}
     assert "locust" in " ".join(image_requirements("loadtest"))
 

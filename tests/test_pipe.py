@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import hiredis
 import pytest
-from conftest import with_settings
 from redis.asyncio import Redis
 from redis.exceptions import (
     AuthenticationError,
@@ -19,6 +18,7 @@ from redis.exceptions import (
     ResponseError,
     TimeoutError,
 )
+from support import T0, with_settings
 
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
@@ -31,13 +31,12 @@ from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-T0 = 1_800_000_000_000
-
 
 @pytest.fixture
 async def acl_user(redis: Redis) -> AsyncIterator[tuple[str, str]]:
-    await redis.acl_setuser("pipe", enabled=True, passwords=["+secret"], keys=["*"],
-                            commands=["+@all"])  # fmt: skip
+    await redis.acl_setuser(
+        "pipe", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all"]
+    )
     yield "pipe", "secret"
     await redis.acl_deluser("pipe")
 

@@ -15,10 +15,9 @@ from uuid import uuid4
 import asyncpg
 import pytest
 from anyio.from_thread import start_blocking_portal
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import acknowledged, flush, session_rows
+from support import acknowledged, flush, session_rows, with_settings
 
 from watchtime.errors import BackendUnavailable
 from watchtime.settings import Settings, SettingsError

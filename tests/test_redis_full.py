@@ -13,15 +13,14 @@ from contextlib import contextmanager
 from uuid import uuid4
 
 import pytest
-from conftest import both_topologies, with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import acknowledged, flush, session_rows, snapshot
+from support import acknowledged, both_topologies, flush, session_rows, snapshot, with_settings
 from test_flusher import at
 
 from flusher.flusher import Flusher
 from watchtime import keys
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}

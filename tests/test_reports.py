@@ -22,7 +22,7 @@ from support import (
     seed,
 )
 
-from gateway import stats
+from gateway import reports
 from watchtime import keys
 from watchtime.sessions import SessionStore
 
@@ -292,11 +292,13 @@ def test_paging_while_pings_continue_returns_everyone_exactly_once(
         async def meanwhile(store: SessionStore) -> None:
             # Everybody flips visibility: a change is applied however soon it comes.
             for i, user in enumerate(users):
-                await store.ping(webinar, f"u{i}", user, f"p{page}", visible=(i + page) % 2 == 1,
-                                 now_ms=now)  # fmt: skip
+                await store.ping(
+                    webinar, f"u{i}", user, f"p{page}", visible=(i + page) % 2 == 1, now_ms=now
+                )
             for i, guest in enumerate(guests):
-                await store.ping(webinar, guest, "", f"p{page}", visible=(i + page) % 2 == 0,
-                                 now_ms=now)  # fmt: skip
+                await store.ping(
+                    webinar, guest, "", f"p{page}", visible=(i + page) % 2 == 0, now_ms=now
+                )
             await store.exit(webinar, f"u{page}", users[page], now_ms=now)
             # Newcomers sorting before and after any cursor: "guest:a…", "guest:z…", "user:0…".
             await store.track(webinar, f"a-late-{page}", "", now_ms=now)
@@ -356,19 +358,25 @@ def test_device_and_browser_from_the_first_session_s_user_agent(client, settings
     webinar = uuid4()
     schedule(client, webinar, at(s0, 0), end=at(s0, 600))
     people = {
-        "desk": DESKTOP_CHROME, "phone": IPHONE_SAFARI, "android": ANDROID_CHROME,
-        "crawler": GOOGLEBOT, "tablet": ANDROID_TABLET, "desk-2": DESKTOP_CHROME,
-    }  # fmt: skip
+        "desk": DESKTOP_CHROME,
+        "phone": IPHONE_SAFARI,
+        "android": ANDROID_CHROME,
+        "crawler": GOOGLEBOT,
+        "tablet": ANDROID_TABLET,
+        "desk-2": DESKTOP_CHROME,
+    }
     user = str(uuid4())
 
     async def visits(store: SessionStore) -> None:
         for i, (name, agent) in enumerate(people.items()):
             await store.track(webinar, name, "", extras={"user_agent": agent}, now_ms=at(s0, i + 1))
         # A user's first session was on a phone, the second on a desktop.
-        await store.track(webinar, "first", user, extras={"user_agent": IPHONE_SAFARI},
-                          now_ms=at(s0, 10))  # fmt: skip
-        await store.track(webinar, "second", user, extras={"user_agent": DESKTOP_CHROME},
-                          now_ms=at(s0, 20))  # fmt: skip
+        await store.track(
+            webinar, "first", user, extras={"user_agent": IPHONE_SAFARI}, now_ms=at(s0, 10)
+        )
+        await store.track(
+            webinar, "second", user, extras={"user_agent": DESKTOP_CHROME}, now_ms=at(s0, 20)
+        )
 
     seed(settings, visits)
     body = report(client, webinar)
@@ -382,11 +390,17 @@ def test_device_and_browser_from_the_first_session_s_user_agent(client, settings
         f"user:{user}": ("mobile", "Safari"),
     }
     assert body["summary"]["devices"] == {
-        "desktop": 2, "mobile": 3, "tablet": 1, "bot": 1, "other": 0,
-    }  # fmt: skip
+        "desktop": 2,
+        "mobile": 3,
+        "tablet": 1,
+        "bot": 1,
+        "other": 0,
+    }
     assert list(body["summary"]["browsers"].items()) == [
-        ("Chrome", 4), ("Safari", 2), ("Googlebot", 1),
-    ]  # fmt: skip
+        ("Chrome", 4),
+        ("Safari", 2),
+        ("Googlebot", 1),
+    ]
     answer = client.get(
         f"/api/webinars/{webinar}/stats/watch-time", params={"format": "csv"}, headers=ADMIN
     )
@@ -400,24 +414,30 @@ def test_the_csv_export_streams_every_page_of_one_snapshot(client, settings, s0)
     """More people than one page of the export holds: every one once, as in JSON."""
     webinar = uuid4()
     schedule(client, webinar, at(s0, 0), end=at(s0, 600))
-    count = stats.PAGE_MAX + 5
+    count = reports.PAGE_MAX + 5
 
     async def crowd(store: SessionStore) -> None:
-        await asyncio.gather(*(
-            store.track(webinar, f"s{i:05d}", "", visible=i % 2 == 0, now_ms=at(s0, i % 500 + 1))
-            for i in range(count)
-        ))  # fmt: skip
-        await asyncio.gather(*(
-            store.ping(webinar, f"s{i:05d}", "", "1", now_ms=at(s0, i % 500 + 1 + i % 7))
-            for i in range(0, count, 3)
-        ))  # fmt: skip
+        await asyncio.gather(
+            *(
+                store.track(
+                    webinar, f"s{i:05d}", "", visible=i % 2 == 0, now_ms=at(s0, i % 500 + 1)
+                )
+                for i in range(count)
+            )
+        )
+        await asyncio.gather(
+            *(
+                store.ping(webinar, f"s{i:05d}", "", "1", now_ms=at(s0, i % 500 + 1 + i % 7))
+                for i in range(0, count, 3)
+            )
+        )
 
     seed(settings, crowd)
     answer = client.get(
         f"/api/webinars/{webinar}/stats/watch-time", params={"format": "csv"}, headers=ADMIN
     )
     rows = list(csv.DictReader(io.StringIO(answer.text)))
-    pages = all_pages(client, webinar, stats.PAGE_MAX, lambda _: None)
+    pages = all_pages(client, webinar, reports.PAGE_MAX, lambda _: None)
     people = [p for page in pages for p in page["viewers"]]
     assert len(rows) == len(people) == count
     assert [

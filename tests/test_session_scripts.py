@@ -6,16 +6,16 @@ import itertools
 from uuid import UUID, uuid4
 
 import pytest
-from conftest import both_topologies
 from redis.asyncio import Redis
+from support import T0, both_topologies
 
 from watchtime import keys, sessions
 from watchtime.client import REDIS_MAX_CONNECTIONS, RedisClient
+from watchtime.limits import MAX_INTERVALS_PER_SESSION
 from watchtime.sessions import Outcome, SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]
 
-T0 = 1_800_000_000_000  # ms; an arbitrary server time
 S = "session_1800000000000_abc123"
 
 
@@ -329,12 +329,12 @@ async def test_live_counts_viewers_and_sessions_within_the_stale_limit(store, we
 
 async def test_interval_log_stays_bounded_and_equal_to_watched(store, redis, webinar):
     await store.track(webinar, S, "", now_ms=at(0))
-    flips = keys.MAX_INTERVALS_PER_SESSION + 20
+    flips = MAX_INTERVALS_PER_SESSION + 20
     for i in range(flips):  # visible 1 s, hidden 1 s, ...
         await ping_at(store, webinar, 2 * i + 1, visible=False)
         await ping_at(store, webinar, 2 * i + 2, visible=True)
     log = await intervals(redis, webinar)
-    assert len(log) == keys.MAX_INTERVALS_PER_SESSION
+    assert len(log) == MAX_INTERVALS_PER_SESSION
     assert sum(b - a for a, b in log) == int((await session(redis, webinar))["watched_ms"])
     assert log[-1][1] == (2 * (flips - 1) + 1) * 1000
 

@@ -17,6 +17,7 @@ def samples(points: dict[str, list[tuple[float, float, float, float]]]) -> Sampl
 
 
 def test_each_long_lived_process_is_judged_from_the_warm_up_to_the_end() -> None:
+    # A table, a process's samples a row, each with its verdict.
     judged = aged(samples({
         "gateway:1": [(0, 50 * MIB, 40 * MIB, 20), (60, 100 * MIB, 80 * MIB, 30),
                       (120, 104 * MIB, 83 * MIB, 25)],  # grew while warming up only

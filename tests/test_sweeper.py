@@ -9,14 +9,17 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from conftest import both_topologies
 from redis.asyncio import Redis
+from support import both_topologies
 from test_flusher import at, hot, ms, rows
 
 from flusher.flusher import Flusher
-from sweeper.sweeper import Sweeper
+from sweeper import retention, stale
+from sweeper.retention import Retention
+from sweeper.snapshots import Snapshots
+from sweeper.stale import StaleSessions
 from watchtime import clock, keys, webinars
-from watchtime.connections import Backends
+from watchtime.backends import Backends
 from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
 
@@ -26,10 +29,13 @@ STALE = 300  # s, the default stale limit
 
 
 @pytest.fixture
-def sweeper(
-    redis: Redis, pg_pool: asyncpg.Pool, store: SessionStore, settings: Settings
-) -> Sweeper:
-    return Sweeper(Backends(redis, pg_pool, store), settings)
+def backends(redis: Redis, pg_pool: asyncpg.Pool, store: SessionStore) -> Backends:
+    return Backends(redis, pg_pool, store)
+
+
+@pytest.fixture
+def sweeper(backends: Backends, settings: Settings) -> StaleSessions:
+    return StaleSessions(backends, settings)
 
 
 async def test_a_stale_session_closes_at_its_last_heartbeat(
@@ -70,7 +76,7 @@ async def test_the_sweep_job_finds_webinars_through_the_registry(store, sweeper,
 
 
 async def test_sweeping_in_batches_closes_them_all(store, sweeper, redis, webinar, monkeypatch):
-    monkeypatch.setattr(keys, "SWEEP_BATCH_SIZE", 7)
+    monkeypatch.setattr(stale, "SWEEP_BATCH_SIZE", 7)
     for i in range(30):
         await store.track(webinar, f"s{i}", "", now_ms=at(i))
     assert await sweeper.sweep_webinar(webinar, now_ms=at(29 + STALE + 1)) == 30
@@ -84,7 +90,7 @@ async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(
     instant (301 s, stale). Either the ping lands first (credited 301 s, open) or the
     sweep does (closed at 0 with reason timeout, the ping refused) — never both."""
     rng = random.Random(5)
-    sweepers = [Sweeper(Backends(redis, pg_pool, store), settings) for _ in range(2)]
+    sweepers = [StaleSessions(Backends(redis, pg_pool, store), settings) for _ in range(2)]
     outcomes = {"ping": 0, "sweep": 0}
     for round_ in range(150):
         session_id = f"race-{round_}"
@@ -94,7 +100,7 @@ async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(
             await asyncio.sleep(rng.random() / 1000)
             return await store.ping(webinar, session_id, "", "r", now_ms=at(STALE + 1))
 
-        async def sweep(sweeper: Sweeper) -> int:
+        async def sweep(sweeper: StaleSessions) -> int:
             await asyncio.sleep(rng.random() / 1000)
             return await sweeper.sweep_webinar(webinar, now_ms=at(STALE + 1))
 
@@ -121,7 +127,7 @@ async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(
 async def test_two_sweepers_close_each_session_once(store, redis, pg_pool, settings, webinar):
     for i in range(200):
         await store.track(webinar, f"s{i}", "", now_ms=at(i))
-    a, b = (Sweeper(Backends(redis, pg_pool, store), settings) for _ in range(2))
+    a, b = (StaleSessions(Backends(redis, pg_pool, store), settings) for _ in range(2))
     now = at(199 + STALE + 1)
     closed = await asyncio.gather(a.sweep_webinar(webinar, now), b.sweep_webinar(webinar, now))
     assert sum(closed) == 200
@@ -129,7 +135,7 @@ async def test_two_sweepers_close_each_session_once(store, redis, pg_pool, setti
     assert set(versions) == {"2"}
 
 
-async def test_snapshots_one_row_per_webinar_per_minute(store, sweeper, redis, pg, webinar):
+async def test_snapshots_one_row_per_webinar_per_minute(store, backends, redis, pg, webinar):
     quiet = uuid4()
     await redis.hset(keys.meta(quiet), mapping={"start": at(0)})
     await redis.zadd(keys.REGISTRY, {str(quiet): "+inf"})
@@ -137,8 +143,9 @@ async def test_snapshots_one_row_per_webinar_per_minute(store, sweeper, redis, p
     await store.track(webinar, "a", user)
     await store.track(webinar, "b", user)
     await store.track(webinar, "c", "")
-    await sweeper.snapshot()
-    await sweeper.snapshot()  # the same minute: no second row
+    snapshots = Snapshots(backends)
+    await snapshots.take()
+    await snapshots.take()  # the same minute: no second row
     snapshots = await pg.fetch("SELECT * FROM webinar_viewer_snapshots")
     assert [(r["webinar_id"], r["viewers"], r["active_sessions"]) for r in snapshots] == [
         (webinar, 2, 3)
@@ -146,8 +153,8 @@ async def test_snapshots_one_row_per_webinar_per_minute(store, sweeper, redis, p
     assert snapshots[0]["bucket_at"].second == 0
 
 
-async def test_retention_deletes_old_rows_in_batches(sweeper, pg, monkeypatch):
-    monkeypatch.setattr(keys, "RETENTION_BATCH_SIZE", 4)
+async def test_retention_deletes_old_rows_in_batches(backends, settings, pg, monkeypatch):
+    monkeypatch.setattr(retention, "RETENTION_BATCH_SIZE", 4)
     now = datetime.now(UTC)
     webinar_id = uuid4()
     for i, age in enumerate([91, 95, 120, 200, 92, 300, 400, 89, 10, 0]):
@@ -163,7 +170,7 @@ async def test_retention_deletes_old_rows_in_batches(sweeper, pg, monkeypatch):
         await pg.execute(
             "INSERT INTO webinar_viewer_snapshots VALUES ($1, $2, 1, 1)", webinar_id, entered
         )
-    await sweeper.retention()
+    await Retention(backends, settings).apply()
     kept = await pg.fetch("SELECT session_id FROM webinar_user_sessions ORDER BY session_id")
     assert [r["session_id"] for r in kept] == ["s7", "s8", "s9"]
     assert await pg.fetchval("SELECT count(*) FROM webinar_viewer_snapshots") == 3
@@ -187,19 +194,25 @@ async def test_the_sweep_remirrors_lost_schedules(sweeper, redis, pg_pool, pg):
     assert await redis.exists(keys.meta(finished.id)) == 0
 
 
-async def test_retention_drops_whole_months_and_keeps_months_ahead(sweeper, pg):
+async def test_retention_drops_whole_months_and_keeps_months_ahead(backends, settings, pg):
     await pg.execute("SELECT watchtime_ensure_month('2020-01-15')")
     for day in (1, 15, 31):
         await pg.execute(
             """INSERT INTO webinar_user_sessions (webinar_id, session_id, entered_at,
                last_heartbeat_at, is_visible, is_active, version)
                VALUES ($1, $2, $3, $3, true, true, 1)""",
-            uuid4(), f"old-{day}", datetime(2020, 1, day, tzinfo=UTC),
-        )  # fmt: skip
-    await sweeper.retention()
-    months = {r["relname"] for r in await pg.fetch(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'webinar_user_sessions'::regclass")}  # fmt: skip
+            uuid4(),
+            f"old-{day}",
+            datetime(2020, 1, day, tzinfo=UTC),
+        )
+    await Retention(backends, settings).apply()
+    months = {
+        r["relname"]
+        for r in await pg.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'webinar_user_sessions'::regclass"
+        )
+    }
     assert "webinar_user_sessions_y2020m01" not in months
     now = datetime.now(UTC)
     for ahead in range(4):

@@ -10,10 +10,9 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from conftest import with_settings
 from redis import Redis
 from starlette.testclient import TestClient
-from support import snapshot, viewer_token
+from support import snapshot, viewer_token, with_settings
 
 from watchtime.settings import Settings, SettingsError
 
@@ -61,8 +60,9 @@ def test_a_token_breaking_a_time_rule_is_refused_and_changes_nothing(
     webinar_client: TestClient, sync_redis: Redis, path: str, headers: Any, error: str
 ):
     before = snapshot(sync_redis)
-    answer = webinar_client.post(f"/api/webinars/{W}/{path}", json={"session_id": "s1"},
-                                 headers=headers())  # fmt: skip
+    answer = webinar_client.post(
+        f"/api/webinars/{W}/{path}", json={"session_id": "s1"}, headers=headers()
+    )
     assert answer.status_code == 401, answer.text
     assert answer.headers["content-type"] == "application/json"
     assert answer.json()["error"] == error
@@ -83,8 +83,9 @@ SERVED = [
 
 @pytest.mark.parametrize("headers", [c[1] for c in SERVED], ids=[c[0] for c in SERVED])
 def test_a_token_within_the_leeway_is_served(webinar_client: TestClient, headers: Any):
-    answer = webinar_client.post(f"/api/webinars/{W}/access/track", json={"session_id": "s1"},
-                                 headers=headers())  # fmt: skip
+    answer = webinar_client.post(
+        f"/api/webinars/{W}/access/track", json={"session_id": "s1"}, headers=headers()
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -93,18 +94,23 @@ def test_tokens_without_exp_are_served_when_not_required(
     webinar_client: TestClient, sync_redis: Redis
 ):
     headers = signed(None)
-    track = webinar_client.post(f"/api/webinars/{W}/access/track", json={"session_id": "s1"},
-                                headers=headers)  # fmt: skip
+    track = webinar_client.post(
+        f"/api/webinars/{W}/access/track", json={"session_id": "s1"}, headers=headers
+    )
     assert track.status_code == 200, track.text
-    expired = webinar_client.post(f"/api/webinars/{W}/access/track", json={"session_id": "s2"},
-                                  headers=signed(exp=now() - LEEWAY - 5))  # fmt: skip
+    expired = webinar_client.post(
+        f"/api/webinars/{W}/access/track",
+        json={"session_id": "s2"},
+        headers=signed(exp=now() - LEEWAY - 5),
+    )
     assert (expired.status_code, expired.json()["error"]) == (401, "token_expired")
 
 
 @pytest.mark.parametrize("app_settings", [{"viewer_token_leeway_seconds": 0}], indirect=True)
 def test_the_leeway_is_a_setting(webinar_client: TestClient):
-    answer = webinar_client.post(f"/api/webinars/{W}/access/track", json={"session_id": "s1"},
-                                 headers=signed(exp=now() - 5))  # fmt: skip
+    answer = webinar_client.post(
+        f"/api/webinars/{W}/access/track", json={"session_id": "s1"}, headers=signed(exp=now() - 5)
+    )
     assert (answer.status_code, answer.json()["error"]) == (401, "token_expired")
 
 

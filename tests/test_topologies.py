@@ -8,20 +8,19 @@ from uuid import UUID
 
 import msgspec
 import pytest
-from conftest import truncate
+from support import T0, truncate
 
 from flusher.flusher import Flusher
-from gateway import report
-from sweeper.sweeper import Sweeper
+from gateway import report_queries
+from sweeper.stale import StaleSessions
 from watchtime import webinars
-from watchtime.connections import backends
-from watchtime.embedded import PostgresServer, RedisCluster, RedisServer
+from watchtime.backends import backends
+from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-T0 = 1_800_000_000_000
 WEBINARS = [UUID(int=i + 1) for i in range(3)]  # several, so a cluster spreads them
 
 
@@ -35,9 +34,15 @@ async def audience(store: SessionStore, webinar: UUID, rng: random.Random) -> No
             await store.track(webinar, session_id, user, visible=rng.random() < 0.8, now_ms=t)
             for step in range(rng.randrange(3, 30)):
                 t += rng.choice([1_000, 30_000, 120_000, 500_000])
-                await store.ping(webinar, session_id, user, f"r{step}",
-                                 visible=rng.random() < 0.7, active=rng.random() < 0.6,
-                                 now_ms=t)  # fmt: skip
+                await store.ping(
+                    webinar,
+                    session_id,
+                    user,
+                    f"r{step}",
+                    visible=rng.random() < 0.7,
+                    active=rng.random() < 0.6,
+                    now_ms=t,
+                )
             if rng.random() < 0.6:
                 await store.exit(webinar, session_id, user, now_ms=t + rng.randrange(0, 90_000))
 
@@ -46,23 +51,24 @@ async def reports(settings: Settings, database_url: str) -> list[object]:
     await truncate(database_url)
     async with backends(settings, pg_max_size=2, batched=True) as b:
         await b.redis.flushall()
-        window = report.Window(T0, T0 + 3_600_000, T0 + 3_600_000, T0 + 86_400_000)
+        window = report_queries.Window(T0, T0 + 3_600_000, T0 + 3_600_000, T0 + 86_400_000)
         pages = []
         for webinar in WEBINARS:
             schedule = webinars.Schedule(webinar_start_time=datetime.fromtimestamp(T0 / 1000, UTC))
             await webinars.mirror(b.redis, await webinars.save(b.pg, webinar, schedule))
             await audience(b.store, webinar, random.Random(str(webinar)))
-            await Sweeper(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
+            await StaleSessions(b, settings).sweep_webinar(webinar, T0 + 86_400_000)
             while await Flusher(b, settings).cycle():
                 pass
-            page = await report.watch_time(b.pg, webinar, settings.stale_after_ms, 1000,
-                                           report.Cursor(window, ""))  # fmt: skip
+            page = await report_queries.watch_time(
+                b.pg, webinar, settings.stale_after_ms, 1000, report_queries.Cursor(window, "")
+            )
             pages.append(msgspec.to_builtins(page))
         return pages
 
 
 async def test_the_same_scenario_gives_the_same_report(
-    redis_server: RedisServer, redis_cluster: RedisCluster, postgres_server: PostgresServer
+    redis_server: RedisServer, redis_cluster: RedisClusterServer, postgres_server: PostgresServer
 ):
     pg = postgres_server.url
     standalone = await reports(Settings(redis_url=redis_server.url, database_url=pg), pg)

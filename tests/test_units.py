@@ -11,6 +11,7 @@ import pytest
 from flusher.rows import intervals_literal
 from gateway.auth import verify_hs256
 from gateway.errors import GatewayError
+from gateway.report_queries import Cursor, Window, decode_cursor, encode_cursor
 from loadtest.tokens import viewer_token
 from watchtime.sessions import intervals
 
@@ -63,3 +64,24 @@ def test_a_sessions_intervals_are_its_log_then_its_current_run() -> None:
     assert intervals(log, "4000", "4700") == [(1000, 2500), (3000, 3500), (4000, 4700)]
     assert intervals(log, "4000", "4000") == [(1000, 2500), (3000, 3500)]  # an empty run
     assert intervals(b"", None, None) == []
+
+
+def test_a_cursor_decodes_to_the_cursor_it_was_made_from() -> None:
+    cursor = Cursor(Window(1000, 61_000, 3_661_000, 30_000), "user:u-7")
+    assert decode_cursor(encode_cursor(cursor)) == cursor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not base64!",
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(b'{"window": [1, 2, 3, 4], "after": ""}').decode(),
+        base64.urlsafe_b64encode(b'[[1, 2, 3], ""]').decode(),
+        base64.urlsafe_b64encode(b'[[1, 2, 3, "4"], ""]').decode(),
+    ],
+)
+def test_anything_but_a_cursor_is_refused_as_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^not a report cursor$"):
+        decode_cursor(text)

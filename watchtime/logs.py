@@ -75,5 +75,6 @@ def configure(settings: Settings) -> None:
 def _log_crash(
     kind: type[BaseException], error: BaseException, trace: TracebackType | None
 ) -> None:
-    logging.getLogger("watchtime").critical("stopped by %s: %s", kind.__name__, error,
-                                            exc_info=(kind, error, trace))  # fmt: skip
+    logging.getLogger("watchtime").critical(
+        "stopped by %s: %s", kind.__name__, error, exc_info=(kind, error, trace)
+    )

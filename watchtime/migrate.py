@@ -73,9 +73,10 @@ async def _recorded(conn: asyncpg.Connection, scripts: list[Migration]) -> set[s
     recorded = {r["version"]: r["checksum"] for r in rows}
     current = {version: checksum(sql) for version, sql in scripts}
     changed = sorted(
-        f"{version}.sql" for version, old in recorded.items()
+        f"{version}.sql"
+        for version, old in recorded.items()
         if old is not None and version in current and current[version] != old
-    )  # fmt: skip
+    )
     if changed:
         raise MigrationChanged(
             f"applied migrations changed since they were applied: {', '.join(changed)}; "

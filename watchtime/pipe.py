@@ -59,8 +59,9 @@ class Address(NamedTuple):
         """What a new connection sends first: log in, choose the database."""
         commands: list[tuple[Any, ...]] = []
         if self.password:
-            commands.append(("AUTH", self.username, self.password) if self.username
-                            else ("AUTH", self.password))  # fmt: skip
+            commands.append(
+                ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
+            )
         if self.db:
             commands.append(("SELECT", self.db))
         return commands

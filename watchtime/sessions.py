@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError
 from watchtime import keys
 from watchtime.errors import redis_boundary
 from watchtime.fields import Details, Hot
+from watchtime.limits import MAX_INTERVALS_PER_SESSION
 from watchtime.metrics import REDIS_NOSCRIPT
 from watchtime.scripts import Scripts
 from watchtime.settings import Settings
@@ -227,7 +228,7 @@ class SessionStore:
         now_ms: int | None = None,
     ) -> Outcome:
         args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
-        args += [self.cap_ms, self.min_interval_ms, request_id, keys.MAX_INTERVALS_PER_SESSION]
+        args += [self.cap_ms, self.min_interval_ms, request_id, MAX_INTERVALS_PER_SESSION]
         args.append(_details(extras))
         script_keys = keys.session_keys(webinar_id, session_id)
         return await self._change(webinar_id, self.scripts.ping, script_keys, args)
@@ -235,7 +236,7 @@ class SessionStore:
     async def exit(
         self, webinar_id: UUID, session_id: str, user_id: str, *, now_ms: int | None = None
     ) -> Outcome:
-        args = [_time(now_ms), session_id, user_id, self.cap_ms, keys.MAX_INTERVALS_PER_SESSION]
+        args = [_time(now_ms), session_id, user_id, self.cap_ms, MAX_INTERVALS_PER_SESSION]
         script_keys = keys.session_keys(webinar_id, session_id)
         return await self._change(webinar_id, self.scripts.exit, script_keys, args)
 

@@ -207,10 +207,17 @@ def _seconds(ms: Any) -> float:
 def _person(row: asyncpg.Record) -> Person:
     device, browser = classify(row["user_agent"])
     return Person(
-        row["viewer"], row["user_id"], row["sessions"], _seconds(row["watched_ms"]),
-        _seconds(row["active_ms"]), _seconds(row["present_ms"]), row["first_entered_at"],
-        row["last_seen_at"], device, browser,
-    )  # fmt: skip
+        row["viewer"],
+        row["user_id"],
+        row["sessions"],
+        _seconds(row["watched_ms"]),
+        _seconds(row["active_ms"]),
+        _seconds(row["present_ms"]),
+        row["first_entered_at"],
+        row["last_seen_at"],
+        device,
+        browser,
+    )
 
 
 def _mix(row: asyncpg.Record) -> tuple[dict[Device, int], dict[str, int]]:
@@ -228,11 +235,16 @@ def _summary(row: asyncpg.Record, window: Window) -> Summary:
     avg_watched_ms = float(row["avg_watched_ms"] or 0)
     share = avg_watched_ms / window.duration_ms if window.duration_ms else 0.0
     return Summary(
-        row["people"], row["all_sessions"], _seconds(avg_watched_ms),
-        _seconds(row["median_watched_ms"]), _seconds(row["p90_watched_ms"]),
-        _seconds(row["avg_present_ms"]), _seconds(row["avg_active_ms"]), round(share, 4),
+        row["people"],
+        row["all_sessions"],
+        _seconds(avg_watched_ms),
+        _seconds(row["median_watched_ms"]),
+        _seconds(row["p90_watched_ms"]),
+        _seconds(row["avg_present_ms"]),
+        _seconds(row["avg_active_ms"]),
+        round(share, 4),
         *_mix(row),
-    )  # fmt: skip
+    )
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -248,8 +260,14 @@ def decode_cursor(text: str) -> Cursor:
 
 
 def _args(webinar_id: UUID, window: Window, stale_ms: int) -> tuple[Any, ...]:
-    return (webinar_id, window.content_from, window.content_to, window.now_ms, stale_ms,
-            window.collect_to)  # fmt: skip
+    return (
+        webinar_id,
+        window.content_from,
+        window.content_to,
+        window.now_ms,
+        stale_ms,
+        window.collect_to,
+    )
 
 
 async def summary(pg: asyncpg.Pool, webinar_id: UUID, window: Window, stale_ms: int) -> Summary:

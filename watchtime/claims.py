@@ -11,7 +11,7 @@ from uuid import UUID
 from watchtime.errors import BackendUnavailable
 from watchtime.sessions import SessionStore
 
-log = logging.getLogger("watchtime.leases")
+log = logging.getLogger("watchtime.leases")  # the name logs have always carried
 
 
 class Claims:

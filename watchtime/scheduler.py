@@ -19,6 +19,7 @@ from watchtime.errors import BackendUnavailable
 from watchtime.health import Liveness
 from watchtime.settings import Settings, load_or_exit
 
+# The logger keeps the name operators filter on from when this module was loop.py.
 log = logging.getLogger("watchtime.loop")
 
 # A job returns True when it left work behind and should run again at once.
@@ -85,8 +86,9 @@ def run_process(
     liveness = Liveness()
     if port := metrics_port(settings):
         health.serve(liveness, settings.host, port)
-        log.info("%s metrics on http://%s:%d/metrics, liveness on /healthz", program,
-                 settings.host, port)  # fmt: skip
+        log.info(
+            "%s metrics on http://%s:%d/metrics, liveness on /healthz", program, settings.host, port
+        )
 
     async def supervised() -> None:
         stop = asyncio.Event()

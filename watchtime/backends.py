@@ -10,29 +10,10 @@ import asyncpg
 
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
+from watchtime.postgres import postgres_pool
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
-
-
-async def postgres_pool(settings: Settings, min_size: int, max_size: int) -> asyncpg.Pool:
-    """A command slower than ``POSTGRES_COMMAND_TIMEOUT_SECONDS`` is cancelled on the server
-    and raises TimeoutError, which the boundary turns into BackendUnavailable: a Postgres
-    that is slow, not down, makes the flusher back off instead of hang."""
-    if not settings.database_url:
-        raise ValueError("DATABASE_URL is not set")
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        settings.database_url,
-        min_size=min_size,
-        max_size=max_size,
-        command_timeout=settings.postgres_command_timeout_seconds,
-    )
-    return pool
-
-
-def rows_changed(status: str) -> int:
-    """The row count of a command status such as ``INSERT 0 42`` or ``DELETE 7``."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 class Backends(NamedTuple):

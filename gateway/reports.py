@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway import auth, bodies, report
+from gateway import auth, bodies, report_queries
 from gateway.errors import GatewayError, json_response, refusal
 from watchtime import clock, webinars
 from watchtime.errors import postgres_boundary
@@ -27,6 +27,7 @@ REPORT_SECONDS = Histogram(
     "watchtime_report_duration_seconds", "Time to build a watch-time report", ["format"]
 )
 PAGE_DEFAULT, PAGE_MAX = 1000, 10_000
+# The CSV's header row, kept reading as one row rather than a column a line.
 CSV_COLUMNS = ("viewer", "user_id", "sessions", "watched_seconds", "present_seconds",
                "first_entered_at", "last_seen_at", "active_seconds", "device",
                "browser")  # fmt: skip
@@ -65,19 +66,19 @@ async def _webinar(request: Request) -> webinars.Webinar:
     return webinar
 
 
-async def _snapshot(request: Request, webinar: webinars.Webinar) -> report.Cursor:
+async def _snapshot(request: Request, webinar: webinars.Webinar) -> report_queries.Cursor:
     """The first page of a report as of now (Redis time)."""
     now_ms = await clock.server_ms(request.state.redis)
-    return report.Cursor(report.Window.of(webinar, now_ms), "")
+    return report_queries.Cursor(report_queries.Window.of(webinar, now_ms), "")
 
 
-async def _cursor(request: Request, webinar: webinars.Webinar) -> report.Cursor:
+async def _cursor(request: Request, webinar: webinars.Webinar) -> report_queries.Cursor:
     """The request's cursor; without one, a new snapshot."""
     text = request.query_params.get("cursor")
     if text is None:
         return await _snapshot(request, webinar)
     try:
-        return report.decode_cursor(text)
+        return report_queries.decode_cursor(text)
     except ValueError:
         raise GatewayError(422, "invalid_field", "cursor is not one this API gave") from None
 
@@ -99,49 +100,61 @@ async def watch_time(request: Request) -> Response:
         return await _csv(request, webinar.id, await _snapshot(request, webinar), started)
     limit, cursor = _limit(request), await _cursor(request, webinar)
     stale_ms = request.state.settings.stale_after_ms
-    page = await report.watch_time(request.state.pg, webinar.id, stale_ms, limit, cursor)
+    page = await report_queries.watch_time(request.state.pg, webinar.id, stale_ms, limit, cursor)
     response = await _json(request, webinar.id, page)
     REPORT_SECONDS.labels("json").observe(time.perf_counter() - started)
     return response
 
 
-async def _json(request: Request, webinar_id: UUID, page: report.Page) -> Response:
+async def _json(request: Request, webinar_id: UUID, page: report_queries.Page) -> Response:
     live = await request.state.store.live(webinar_id)
     window = page.window
-    return json_response({
-        "webinar_id": webinar_id,
-        "content_from": _iso(window.content_from),
-        "content_to": _iso(window.content_to),
-        "content_duration_seconds": window.duration_ms / 1000,
-        "collect_to": _iso(window.collect_to),
-        "generated_at": _iso(window.now_ms),
-        "live": live._asdict() if live else {"viewers": 0, "active_sessions": 0},
-        "summary": page.summary,
-        "viewers": page.viewers,
-        "next_cursor": page.next_cursor,
-    })  # fmt: skip
+    return json_response(
+        {
+            "webinar_id": webinar_id,
+            "content_from": _iso(window.content_from),
+            "content_to": _iso(window.content_to),
+            "content_duration_seconds": window.duration_ms / 1000,
+            "collect_to": _iso(window.collect_to),
+            "generated_at": _iso(window.now_ms),
+            "live": live._asdict() if live else {"viewers": 0, "active_sessions": 0},
+            "summary": page.summary,
+            "viewers": page.viewers,
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
-def _csv_row(person: report.Person) -> list[Any]:
-    return [person.viewer, person.user_id or "", person.sessions, person.watched_seconds,
-            person.present_seconds, person.first_entered_at.isoformat(),
-            person.last_seen_at.isoformat(), person.active_seconds, person.device,
-            person.browser]  # fmt: skip
+def _csv_row(person: report_queries.Person) -> list[Any]:
+    return [
+        person.viewer,
+        person.user_id or "",
+        person.sessions,
+        person.watched_seconds,
+        person.present_seconds,
+        person.first_entered_at.isoformat(),
+        person.last_seen_at.isoformat(),
+        person.active_seconds,
+        person.device,
+        person.browser,
+    ]
 
 
 async def _csv(
-    request: Request, webinar_id: UUID, cursor: report.Cursor, started: float
+    request: Request, webinar_id: UUID, cursor: report_queries.Cursor, started: float
 ) -> Response:
     """Every page of one snapshot, streamed. The first is read before the answer starts,
     so that an outage is still an HTTP error; a later one cuts the download short."""
     pg, stale_ms = request.state.pg, request.state.settings.stale_after_ms
-    people, following = await report.people(pg, webinar_id, stale_ms, PAGE_MAX, cursor)
+    people, following = await report_queries.people(pg, webinar_id, stale_ms, PAGE_MAX, cursor)
 
     async def lines() -> AsyncIterator[str]:
         nonlocal people, following
         yield _csv_text([CSV_COLUMNS, *map(_csv_row, people)])
         while following is not None:
-            people, following = await report.people(pg, webinar_id, stale_ms, PAGE_MAX, following)
+            people, following = await report_queries.people(
+                pg, webinar_id, stale_ms, PAGE_MAX, following
+            )
             yield _csv_text(map(_csv_row, people))
         REPORT_SECONDS.labels("csv").observe(time.perf_counter() - started)
 
@@ -155,11 +168,17 @@ async def concurrency(request: Request) -> Response:
     with postgres_boundary():
         rows = await request.state.pg.fetch(CONCURRENCY, webinar.id)
     if kind == "csv":
-        body = _csv_text([CONCURRENCY_COLUMNS, *((r["bucket_at"].isoformat(), r["viewers"],
-                                                 r["active_sessions"]) for r in rows)])  # fmt: skip
+        body = _csv_text(
+            [
+                CONCURRENCY_COLUMNS,
+                *((r["bucket_at"].isoformat(), r["viewers"], r["active_sessions"]) for r in rows),
+            ]
+        )
         return Response(body, media_type=CSV, headers=_attachment(f"concurrency-{webinar.id}.csv"))
-    points = [{"at": r["bucket_at"], "viewers": r["viewers"],
-               "active_sessions": r["active_sessions"]} for r in rows]  # fmt: skip
+    points = [
+        {"at": r["bucket_at"], "viewers": r["viewers"], "active_sessions": r["active_sessions"]}
+        for r in rows
+    ]
     return json_response({"webinar_id": webinar.id, "points": points})
 
 

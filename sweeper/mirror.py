@@ -1,0 +1,19 @@
+"""Webinar schedules copied again from Postgres into a Redis that lost them."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from watchtime import webinars
+from watchtime.client import RedisClient
+
+log = logging.getLogger("watchtime.sweeper")
+
+
+async def remirror(redis: RedisClient, pg: asyncpg.Pool) -> None:
+    """Heals a Redis that lost webinar schedules (e.g. restarted without its AOF)."""
+    healed = await webinars.heal(redis, await webinars.still_open(pg))
+    if healed:
+        log.warning("mirrored %d webinar schedules Redis had lost", healed)
