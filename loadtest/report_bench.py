@@ -33,7 +33,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from loadtest import http
+from loadtest import organiser
 from loadtest.bench import command_line, publish
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
@@ -185,7 +185,7 @@ def page_through(base: str, webinar: UUID) -> tuple[list[str], list[float], int]
     while True:
         after = f"&cursor={urllib.parse.quote(cursor)}" if cursor else ""
         started_at = time.perf_counter()
-        body = http.call("GET", url + after, ADMIN_TOKEN, timeout=120)
+        body = organiser.call("GET", url + after, ADMIN_TOKEN, timeout=120)
         times.append((time.perf_counter() - started_at) * 1000)
         counted = counted or body["summary"]["viewers"]
         labels += [p["viewer"] for p in body["viewers"]]
@@ -236,7 +236,7 @@ async def measure(people: int, folder: Path) -> dict[str, float]:
         seeding = await seed(pg_server.url, webinar, people, t0)
         with gateway(redis_server.url, pg_server.url) as base:
             start = datetime.fromtimestamp(t0 / 1000, UTC).isoformat()
-            http.call(
+            organiser.call(
                 "PUT",
                 f"{base}/api/webinars/{webinar}",
                 ADMIN_TOKEN,

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest import http, results, verify, webinar
+from loadtest import organiser, results, verify, webinar
 from loadtest.compare import Verdict
 from loadtest.cpu import CpuMonitor
 from loadtest.ledger import Ledger
@@ -107,8 +107,8 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"the service exited; see {log}")
-        with contextlib.suppress(OSError, http.ApiError):
-            http.call("GET", f"{base}/readyz", timeout=2)
+        with contextlib.suppress(OSError, organiser.ApiError):
+            organiser.call("GET", f"{base}/readyz", timeout=2)
             return
         time.sleep(0.3)
     raise SystemExit(f"the service was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")

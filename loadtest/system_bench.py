@@ -45,7 +45,7 @@ from uuid import UUID, uuid4
 import psutil
 import redis
 
-from loadtest import http, meters
+from loadtest import meters, organiser
 from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, Audience, Load, at_rate
 from loadtest.bench import command_line, publish
 from loadtest.cpu import role
@@ -112,8 +112,8 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{log.stem} exited:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError, http.ApiError):
-            http.call("GET", url, timeout=2)
+        with contextlib.suppress(OSError, organiser.ApiError):
+            organiser.call("GET", url, timeout=2)
             return
         time.sleep(0.3)
     raise RuntimeError(f"{log.stem} was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")
@@ -271,7 +271,7 @@ def create_webinars(port: int, webinars: list[UUID]) -> None:
     body = {"title": "system bench", "webinar_start_time": datetime.now(UTC).isoformat()}
     for webinar in webinars:
         url = f"http://127.0.0.1:{port}/api/webinars/{webinar}"
-        http.call("PUT", url, ADMIN_TOKEN, body)
+        organiser.call("PUT", url, ADMIN_TOKEN, body)
 
 
 def roles(supervisor: int) -> dict[str, int]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import msgspec
 
-from loadtest import http
+from loadtest import organiser
 from loadtest.compare import Report, Verdict, compare, summary
 from loadtest.ledger import Ledger
 from watchtime.settings import Settings
@@ -41,11 +41,11 @@ class NotSettled(RuntimeError):
 def fetch_report(base_url: str, webinar_id: str, admin_token: str) -> Report:
     """The whole report, all pages merged."""
     url = f"{base_url}/api/webinars/{webinar_id}/stats/watch-time?limit={PAGE}"
-    page = http.call("GET", url, admin_token)
+    page = organiser.call("GET", url, admin_token)
     report = msgspec.convert(page, Report)
     while page["next_cursor"]:
         cursor = urllib.parse.quote(page["next_cursor"])
-        page = http.call("GET", f"{url}&cursor={cursor}", admin_token)
+        page = organiser.call("GET", f"{url}&cursor={cursor}", admin_token)
         report.viewers += msgspec.convert(page, Report).viewers
     return report
 
@@ -53,7 +53,7 @@ def fetch_report(base_url: str, webinar_id: str, admin_token: str) -> Report:
 def wait_closed(base_url: str, webinar_id: str, admin_token: str, deadline: float) -> None:
     """Until Redis holds no open session of the webinar."""
     url = f"{base_url}/api/webinars/{webinar_id}/live"
-    while (open_sessions := http.call("GET", url, admin_token)["active_sessions"]) > 0:
+    while (open_sessions := organiser.call("GET", url, admin_token)["active_sessions"]) > 0:
         if time.monotonic() > deadline:
             raise NotSettled(f"{open_sessions} sessions still open: is the sweeper running?")
         time.sleep(POLL_SECONDS)

@@ -6,7 +6,7 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from loadtest import http
+from loadtest import organiser
 from loadtest.scenario import ENDS_AT
 from watchtime.webinars import Schedule
 
@@ -23,5 +23,5 @@ def create(base_url: str, admin_token: str, run_seconds: float) -> str:
         webinar_scheduled_end_time=now + timedelta(seconds=ENDS_AT * run_seconds),
         post_window_minutes=math.ceil(run_seconds / 60) + 1,
     )
-    http.call("PUT", f"{base_url}/api/webinars/{webinar_id}", admin_token, schedule)
+    organiser.call("PUT", f"{base_url}/api/webinars/{webinar_id}", admin_token, schedule)
     return webinar_id
