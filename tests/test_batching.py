@@ -71,7 +71,7 @@ async def test_an_error_reaches_only_its_caller(redis, batcher, webinar):
         batcher(scripts.track, keys.session_keys(webinar, "s2"), good),
         return_exceptions=True,
     )
-    assert created == again == [b"created", 0, 0, 0]
+    assert created == again == [b"created", 0, 0, 0, 0]
     assert isinstance(failed, ResponseError)
 
 
