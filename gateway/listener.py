@@ -52,7 +52,7 @@ class BatchServer(asyncio.AbstractServer):
         self.sock = sock
         sock.setblocking(False)
         sock.listen(batch)  # uvicorn binds the socket; the server listens, as asyncio's does
-        self.serving = True
+        self.closed: asyncio.Future[None] = loop.create_future()
         loop.add_reader(sock.fileno(), self.accept)
 
     @property
@@ -84,17 +84,17 @@ class BatchServer(asyncio.AbstractServer):
         self.loop.call_later(RESOURCE_PAUSE_SECONDS, self.resume)
 
     def resume(self) -> None:
-        if self.serving:
+        if self.is_serving():
             self.loop.add_reader(self.sock.fileno(), self.accept)
 
     def close(self) -> None:
-        if self.serving:
-            self.serving = False
+        if self.is_serving():
             self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
+            self.closed.set_result(None)
 
     def is_serving(self) -> bool:
-        return self.serving
+        return not self.closed.done()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self.loop
@@ -103,10 +103,14 @@ class BatchServer(asyncio.AbstractServer):
         return None
 
     async def serve_forever(self) -> None:
-        raise NotImplementedError("uvicorn runs the loop")
+        try:
+            await asyncio.shield(self.closed)
+        finally:  # cancelled, as asyncio's servers are, or closed
+            self.close()
 
     async def wait_closed(self) -> None:
-        return None  # uvicorn closes and awaits the connections itself
+        # The listening socket only: uvicorn closes and awaits the connections itself.
+        await asyncio.shield(self.closed)
 
 
 def _bind(host: str | None, port: int | None) -> socket.socket:

@@ -70,3 +70,17 @@ class Echo(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)  # type: ignore[attr-defined]
+
+
+def test_serve_forever_ends_when_the_server_closes() -> None:
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Echo, "127.0.0.1", 0)
+        serving = asyncio.create_task(server.serve_forever())
+        await asyncio.sleep(0)
+        server.close()
+        await asyncio.wait_for(serving, 1)
+        await server.wait_closed()
+        return server.is_serving()
+
+    assert run(main()) is False
