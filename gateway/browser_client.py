@@ -1,6 +1,7 @@
 """The browser client's builds, all from one source (``gateway/static/watchtime.js``,
 R-CLIENT): that file is the script-tag build as it is, and the ES module is that file
-followed by its exports. ``clients/js/build.py`` writes both into the npm package."""
+followed by its exports. ``clients/js/build.py`` writes both into the npm package when it
+is packed; they are not kept in the repository, so there is one copy to edit."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def script() -> str:
 def module(source: str) -> str:
     """The ES module: the source's one top-level ``var`` stays private to the module."""
     return MODULE_HEADER + source + MODULE_FOOTER
+
+
+def builds() -> dict[str, str]:
+    """The npm package's generated files, by name."""
+    source = script()
+    return {"watchtime.js": source, "watchtime.mjs": module(source)}
 
 
 def integrity(build: str) -> str:

@@ -4,21 +4,18 @@ container's stderr would to its log driver). Appends the figures to BENCHMARKS.m
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadtest import publishing
 from loadtest.bench import (
     ADMIN_TOKEN,
     Load,
-    command_line,
     create_webinar,
     gateway,
     measure,
-    publish,
     serving,
 )
 from watchtime.embedded import PostgresServer, RedisServer, started
@@ -83,15 +80,16 @@ A JSON access line costs the worker about {extra_us:.0f} µs of CPU per ping: he
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = publishing.parser(__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="watchtime-access-bench-") as folder:
-        best = run(Path(folder), options.seconds, options.rounds)
-    command = command_line("loadtest.access_bench")
-    publish(markdown(best, command, options.seconds), options.output)
+    o = parser.parse_args()
+    publishing.measure_and_publish(
+        "loadtest.access_bench",
+        lambda folder: run(folder, o.seconds, o.rounds),
+        lambda best, command: markdown(best, command, o.seconds),
+        o.output,
+    )
 
 
 if __name__ == "__main__":

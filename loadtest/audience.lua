@@ -9,6 +9,9 @@
 --               comma-separated), so at saturation every session is pinged once every
 --               SESSIONS / rate seconds; DELAY_MS paces each connection. done() prints
 --               where each thread stopped, for the next load to go on from there.
+-- wrk_result.lua, beside this script (wrk loads scripts with luaL_dofile: "@" .. path)
+local write_result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
+  .. "wrk_result.lua")
 local mode = os.getenv("MODE") or "ping"
 local sessions = tonumber(os.getenv("SESSIONS"))
 local thread_count = tonumber(os.getenv("THREADS"))
@@ -79,10 +82,7 @@ function delay()
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d seconds=%.3f p50_us=%d p90_us=%d p99_us=%d errors=%d non2xx=%d\n",
-    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout, summary.errors.status))
+  write_result(summary, latency)
   local stops = {}
   for i, thread in ipairs(threads) do stops[i] = tostring(thread:get("counter")) end
   io.write("STOPPED " .. table.concat(stops, ",") .. "\n")

@@ -10,13 +10,11 @@ workers. Appends the figures, with the command, to BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from uuid import UUID
 
 import httpx2
 
+from loadtest import publishing
 from loadtest.audience import at_rate, children_cpu, result
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
@@ -284,26 +283,7 @@ Whole box, two gateway workers + Redis (+ wrk): **{box.rps:,.0f} pings/s** (p50
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
-        figures = run(Path(folder), options.seconds)
-    publish(markdown(figures, command_line("loadtest.bench")), options.output)
-
-
-def command_line(module: str, argv: list[str] | None = None) -> str:
-    """How this benchmark was run, as BENCHMARKS.md records it: ``argv`` as given to its
-    ``main``, else the command line's."""
-    return " ".join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
-
-
-def publish(section: str, output: Path) -> None:
-    """Prints a benchmark's Markdown section and appends it to ``output``."""
-    print(section)
-    with output.open("a") as out:
-        out.write(section)
+    publishing.main(__doc__, "loadtest.bench", run, markdown, seconds=10.0)
 
 
 if __name__ == "__main__":

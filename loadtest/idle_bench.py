@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,8 +24,7 @@ from uuid import UUID, uuid4
 
 import redis
 
-from loadtest import meters
-from loadtest.bench import command_line, publish
+from loadtest import meters, publishing
 from loadtest.system_bench import parse as system_options
 from loadtest.system_bench import service_env, serving
 from watchtime import webinars
@@ -113,15 +111,18 @@ as the admin API does, no sessions, nothing live. Commands counted by `INFO comm
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = publishing.parser(__doc__)
     parser.add_argument("--webinars", type=int, default=20_000)
     parser.add_argument("--settle", type=float, default=10, help="seconds before counting")
     parser.add_argument("--seconds", type=float, default=20, help="seconds counted")
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     o = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="watchtime-idle-bench-") as folder:
-        figures = measure(o.webinars, o.settle, o.seconds, Path(folder))
-    publish(markdown(figures, o, command_line("loadtest.idle_bench", argv)), o.output)
+    publishing.measure_and_publish(
+        "loadtest.idle_bench",
+        lambda folder: measure(o.webinars, o.settle, o.seconds, folder),
+        lambda figures, command: markdown(figures, o, command),
+        o.output,
+        argv,
+    )
 
 
 if __name__ == "__main__":

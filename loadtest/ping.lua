@@ -3,6 +3,9 @@
 -- back-to-back runs do not ping the same sessions at once); DELAY_MS paces connections.
 -- COUNT_ANSWERS=1 (the spike, loadtest/spike.py) counts answers by status and error code,
 -- and 503s and 429s without Retry-After, at some cost in wrk's own CPU.
+-- wrk_result.lua, beside this script (wrk loads scripts with luaL_dofile: "@" .. path)
+local write_result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
+  .. "wrk_result.lua")
 local sessions = tonumber(os.getenv("SESSIONS") or "20000")
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local threads = {}
@@ -47,10 +50,7 @@ if os.getenv("COUNT_ANSWERS") == "1" then
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d seconds=%.3f p50_us=%d p90_us=%d p99_us=%d errors=%d non2xx=%d\n",
-    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout, summary.errors.status))
+  write_result(summary, latency)
   io.write(string.format("SOCKET connect=%d read=%d write=%d timeout=%d\n", summary.errors.connect,
     summary.errors.read, summary.errors.write, summary.errors.timeout))
   for _, thread in ipairs(threads) do

@@ -14,14 +14,12 @@ to BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -33,8 +31,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from loadtest import organiser
-from loadtest.bench import command_line, publish
+from loadtest import organiser, publishing
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
 from watchtime.migrate import migrate_url
 
@@ -227,7 +224,7 @@ def check_once(what: str, labels: list[str], expected: set[str]) -> None:
         raise SystemExit(f"{what}: {missing} missing, {extra} extra, {twice} listed twice")
 
 
-async def measure(people: int, folder: Path) -> dict[str, float]:
+async def measure(folder: Path, people: int) -> dict[str, float]:
     redis_server, pg_server = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
     with started([redis_server, pg_server]):
         await migrate_url(pg_server.url)
@@ -292,13 +289,7 @@ every {WRITE_EVERY_SECONDS:g} s, as flushes would ({f["written"]:,.0f} rows in a
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="watchtime-report-bench-") as folder:
-        figures = asyncio.run(measure(options.people, Path(folder)))
-    publish(markdown(figures, command_line("loadtest.report_bench")), options.output)
+    publishing.main(__doc__, "loadtest.report_bench", measure, markdown, people=100_000)
 
 
 if __name__ == "__main__":

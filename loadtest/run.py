@@ -28,13 +28,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest import organiser, results, verify, webinar
+from loadtest import processes, results, verify, webinar
 from loadtest.compare import Verdict
 from loadtest.cpu import CpuMonitor
 from loadtest.ledger import Ledger
@@ -43,7 +42,6 @@ from watchtime.embedded import free_port
 from watchtime.settings import Settings
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-READY_TIMEOUT_SECONDS = 120.0
 LOCUST_GRACE_SECONDS = 120.0  # past the run's length before Locust is stopped by force
 
 
@@ -86,32 +84,10 @@ def service_env(o: Options, data_dir: Path, port: int) -> dict[str, str]:
 @contextlib.contextmanager
 def service(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The supervisor, ready to serve; stopped as Ctrl-C stops it."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "watchtime.supervisor"], env=env, stdout=out, stderr=out
-        )
-    try:
-        _wait_ready(f"http://127.0.0.1:{env['PORT']}", process, log)
-        yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited; see {log}")
-        with contextlib.suppress(OSError, organiser.ApiError):
-            organiser.call("GET", f"{base}/readyz", timeout=2)
-            return
-        time.sleep(0.3)
-    raise SystemExit(f"the service was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")
+    log.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "watchtime.supervisor"]
+    with processes.serving(command, env, log, f"http://127.0.0.1:{env['PORT']}/readyz") as p:
+        yield p
 
 
 def locust_command(o: Options, base: str, webinar_id: str) -> list[str]:
@@ -211,16 +187,21 @@ def _nothing(pid: int) -> Iterator[None]:
 
 
 def parse(argv: list[str] | None) -> Options:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100, help="people in the audience")
-    parser.add_argument("--minutes", type=float, default=2.0, help="length of the run")
+    return options(parser(__doc__).parse_args(argv))
+
+
+def parser(doc: str | None, users: int = 100, minutes: float = 2.0) -> argparse.ArgumentParser:
+    """A verified Locust run's command line (also the soak's, with more options)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--users", type=int, default=users, help="people in the audience")
+    parser.add_argument("--minutes", type=float, default=minutes, help="length of the run")
     parser.add_argument("--interval", type=float, default=2.0, help="heartbeat interval, s")
     parser.add_argument("--workers", type=int, default=1, help="GATEWAY_WORKERS")
     parser.add_argument("--processes", type=int, default=1, help="Locust processes")
     parser.add_argument(
         "--out",
         type=Path,
-        help="Locust's report and statistics, ledger and logs (default: loadtest-results/<time>)",
+        help="Locust's report and statistics, ledger and logs (default: in loadtest-results/)",
     )
     parser.add_argument("--record", type=Path, help="append the figures to this file")
     parser.add_argument("--seed", type=int, help="a repeatable audience")
@@ -230,8 +211,11 @@ def parse(argv: list[str] | None) -> Options:
         default="doors",
         help="how arrivals spread (loadtest.shape)",
     )
-    a = parser.parse_args(argv)
-    out = a.out or Path("loadtest-results") / f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    return parser
+
+
+def options(a: argparse.Namespace, kind: str = "") -> Options:
+    out = results_folder(a.out, kind)
     return Options(
         a.users,
         a.minutes,
@@ -243,6 +227,11 @@ def parse(argv: list[str] | None) -> Options:
         a.seed,
         a.spawn_profile,
     )
+
+
+def results_folder(given: Path | None, kind: str) -> Path:
+    """``--out``, by default a new folder of loadtest-results/ named for the time."""
+    return given or Path("loadtest-results") / f"{kind}{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,6 @@ are not judged: each keeps a cache of open table files up to ``max_files_per_pro
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import shlex
@@ -213,23 +212,15 @@ class Options:
 
 
 def parse(argv: list[str] | None) -> Options:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add = parser.add_argument
-    add("--minutes", type=float, default=30.0, help="length of the run")
-    add("--users", type=int, default=1000, help="people in the audience")
-    add("--interval", type=float, default=2.0, help="heartbeat interval, s")
-    add("--workers", type=int, default=1, help="GATEWAY_WORKERS")
-    add("--processes", type=int, default=1, help="Locust processes")
-    add("--every", type=float, default=10.0, help="seconds between samples")
-    add("--warmup", type=float, default=0.2, help="share of the run before the baseline")
-    add("--out", type=Path, help="samples and logs (default: loadtest-results/soak-<time>)")
-    add("--record", type=Path, help="append the report to this file")
-    a = parser.parse_args(argv)
-    out = a.out or Path("loadtest-results") / f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    load = run.Options(
-        a.users, a.minutes, a.interval, a.workers, a.processes, out, a.record, seed=None
+    """``make loadtest``'s options (30 minutes of 1,000 people by default), and the
+    sampling's; the results go to loadtest-results/soak-<time> by default."""
+    parser = run.parser(__doc__, users=1000, minutes=30.0)
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument(
+        "--warmup", type=float, default=0.2, help="share of the run before the baseline"
     )
-    return Options(load, a.every, a.warmup)
+    a = parser.parse_args(argv)
+    return Options(run.options(a, "soak-"), a.every, a.warmup)
 
 
 def main(argv: list[str] | None = None) -> None:

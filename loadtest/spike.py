@@ -290,7 +290,7 @@ def parse(argv: list[str] | None) -> Options:
     add("--out", type=Path, help="logs (default: loadtest-results/spike-<time>)")
     add("--record", type=Path, help="append the figures to this file")
     a = parser.parse_args(argv)
-    out = a.out or Path("loadtest-results") / f"spike-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    out = run.results_folder(a.out, "spike-")
     return Options(
         a.connections, a.seconds, a.sessions, a.users, a.minutes, a.locust_admission, out, a.record
     )

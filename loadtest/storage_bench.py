@@ -8,10 +8,8 @@ Appends its figures, with the command, to BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,7 +19,7 @@ from uuid import UUID, uuid4
 
 from flusher.flusher import Flusher
 from gateway import report_queries
-from loadtest.bench import command_line, publish
+from loadtest import publishing
 from sweeper.stale import StaleSessions
 from watchtime import webinars
 from watchtime.backends import Backends, backends
@@ -81,7 +79,7 @@ async def drain(flusher: Flusher) -> None:
     await flusher.cycle()
 
 
-async def run(sessions: int, folder: Path) -> dict[str, float]:
+async def run(folder: Path, sessions: int) -> dict[str, float]:
     redis_server, pg_server = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
     with started([redis_server, pg_server]):
         await migrate_url(pg_server.url)
@@ -158,13 +156,7 @@ intervals per tab, a 70-byte user agent).
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="watchtime-bench-") as folder:
-        figures = asyncio.run(run(options.sessions, Path(folder)))
-    publish(markdown(figures, command_line("loadtest.storage_bench")), options.output)
+    publishing.main(__doc__, "loadtest.storage_bench", run, markdown, sessions=100_000)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,7 @@ import functools
 import json
 import math
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,11 +43,11 @@ from uuid import UUID, uuid4
 import psutil
 import redis
 
-from loadtest import meters, organiser
+from loadtest import meters, organiser, processes
 from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, Audience, Load, at_rate
-from loadtest.bench import command_line, publish
 from loadtest.cpu import role
 from loadtest.meters import Cpu, Psql, Sampler, ScriptClock, Writes
+from loadtest.publishing import command_line, publish
 from loadtest.seed_design import SCHEMA
 from loadtest.system_report import markdown
 from watchtime import keys
@@ -60,7 +58,6 @@ Figures = dict[str, float]
 ADMIN_TOKEN = "bench-admin-token"
 SHARES = (0.25, 0.5, 0.75)
 SEED_WORKERS = 2
-READY_TIMEOUT_SECONDS = 120.0
 DRAIN_TIMEOUT_SECONDS = 300.0
 STATS_SETTLE_SECONDS = 11.0
 SESSIONS_TABLE = "webinar_user_sessions"
@@ -92,31 +89,9 @@ class Meters:
 def serving(command: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[int]:
     """A server process until the block ends (SIGINT: the supervisor stops its children
     in order); yields its process id once ``/healthz`` answers."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}/healthz", process, log)
+    with processes.serving(command, env, log, f"http://127.0.0.1:{port}/healthz") as process:
         time.sleep(2)  # every worker up, not only the first
         yield process.pid
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{log.stem} exited:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError, organiser.ApiError):
-            organiser.call("GET", url, timeout=2)
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"{log.stem} was not ready in {READY_TIMEOUT_SECONDS:.0f}s; see {log}")
 
 
 def window(

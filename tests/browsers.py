@@ -8,7 +8,6 @@ Playwright's own ``launch`` turns on focus emulation in every page, which keeps 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from support import running
+from support import running, service_env
 
 from watchtime.embedded import PostgresServer, RedisServer
 
@@ -49,21 +48,28 @@ CHROMIUM_FLAGS = (
 @pytest.fixture(scope="module")
 def gateway(redis_server: RedisServer, postgres_server: PostgresServer) -> Iterator[str]:
     """The gateway process, with a heartbeat short enough to watch several."""
-    env = os.environ | {
-        "REDIS_URL": redis_server.url,
-        "DATABASE_URL": postgres_server.url,
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
-        "MIN_PING_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS / 5),
-        "SESSION_STALE_AFTER_SECONDS": str(30 * HEARTBEAT_SECONDS),
-        # A client waiting out a Retry-After (2 s and its spread) after its last ping must
-        # not meet the Δt cap, or its exit would credit less than the time it stayed.
-        "SESSION_DELTA_CAP_MULTIPLIER": "10",
-        "LOG_LEVEL": "WARNING",
-    }
+    # A client waiting out a Retry-After (2 s and its spread) after its last ping must
+    # not meet the Δt cap, or its exit would credit less than the time it stayed.
+    env = gateway_env(redis_server, postgres_server, SESSION_DELTA_CAP_MULTIPLIER="10")
     with running("gateway", env) as (base, process):
         yield base
         process.terminate()
+
+
+def gateway_env(
+    redis_server: RedisServer, postgres_server: PostgresServer, **settings: str
+) -> dict[str, str]:
+    """The gateway's environment in browser tests: a heartbeat short enough to watch
+    several, then ``settings``."""
+    return service_env(
+        redis_server.url,
+        postgres_server.url,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        SESSION_HEARTBEAT_INTERVAL_SECONDS=str(HEARTBEAT_SECONDS),
+        MIN_PING_INTERVAL_SECONDS=str(HEARTBEAT_SECONDS / 5),
+        SESSION_STALE_AFTER_SECONDS=str(30 * HEARTBEAT_SECONDS),
+        **settings,
+    )
 
 
 def devtools_port(user_data_dir: Path, process: subprocess.Popen[bytes]) -> int:

@@ -17,7 +17,7 @@ from gateway.app import create_app
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
-from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer
+from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
@@ -40,26 +40,23 @@ def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def redis_server(servers_dir: Path) -> Iterator[RedisServer]:
     server = RedisServer(servers_dir / "redis")
-    server.start()
-    yield server
-    server.stop()
+    with started([server]):
+        yield server
 
 
 @pytest.fixture(scope="session")
 def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
     server = PostgresServer(servers_dir / "postgres")
-    server.start()
-    anyio.run(migrate_url, server.url)
-    yield server
-    server.stop()
+    with started([server]):
+        anyio.run(migrate_url, server.url)
+        yield server
 
 
 @pytest.fixture(scope="session")
 def redis_cluster(servers_dir: Path) -> Iterator[RedisClusterServer]:
     cluster = RedisClusterServer(servers_dir / "cluster")
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    with started([cluster]):
+        yield cluster
 
 
 @pytest.fixture(params=["standalone"])

@@ -90,6 +90,13 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90)
     raise AssertionError("the service never became ready")
 
 
+def service_env(redis_url: str, database_url: str, **settings: str) -> dict[str, str]:
+    """A service process's environment against the test servers: quiet logs, then
+    ``settings`` (the variables' names and values)."""
+    servers = {"REDIS_URL": redis_url, "DATABASE_URL": database_url}
+    return os.environ | servers | {"LOG_LEVEL": "WARNING", **settings}
+
+
 @contextmanager
 def running(
     module: str, env: Mapping[str, str], stderr: IO[bytes] | None = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from collections.abc import Iterator
 from uuid import uuid4
@@ -17,7 +16,7 @@ import httpx2
 import pytest
 from redis import Redis
 from starlette.testclient import TestClient
-from support import running, snapshot, with_settings
+from support import running, service_env, snapshot, with_settings
 
 from gateway.access import AccessLog
 from gateway.admission import Admission
@@ -35,15 +34,14 @@ BOUND, CROWD = 4, 20
 def gateway(
     redis_server: RedisServer, postgres_server: PostgresServer, sync_redis: Redis
 ) -> Iterator[str]:
-    env = os.environ | {
-        "REDIS_URL": redis_server.url,
-        "DATABASE_URL": postgres_server.url,
-        "ADMIN_TOKEN": "admission-admin-token",
-        "GATEWAY_WORKERS": "1",
-        "ADMISSION_MAX_IN_FLIGHT": str(BOUND),
-        "ADMISSION_RETRY_AFTER_SECONDS": "3",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = service_env(
+        redis_server.url,
+        postgres_server.url,
+        ADMIN_TOKEN="admission-admin-token",
+        GATEWAY_WORKERS="1",
+        ADMISSION_MAX_IN_FLIGHT=str(BOUND),
+        ADMISSION_RETRY_AFTER_SECONDS="3",
+    )
     with running("gateway", env) as (base, _):
         yield base
 

@@ -1,12 +1,11 @@
 """The browser client's builds (R-CLIENT) from one source: the npm package in clients/js
-is in sync with gateway/static/watchtime.js and the project's version, README's SRI hash
+packs what is built from gateway/static/watchtime.js with the project's version, README's SRI hash
 is the served file's, and in Chromium the ES module and the script-tag build, embedded
 by a page of another site, do the same: track, ping, exit."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from uuid import UUID, uuid4
 
 import httpx2
 import pytest
-from browsers import ADMIN_TOKEN, HEARTBEAT_SECONDS, eventually
+from browsers import ADMIN_TOKEN, eventually, gateway_env
 from playwright.sync_api import BrowserContext, Page
 from redis import Redis
 from support import running
@@ -32,11 +31,14 @@ README_SRI = re.compile(r'src="[^"]*/static/watchtime\.js"\s+integrity="(sha384-
 
 
 def test_the_package_is_built_from_the_source() -> None:
-    """If this fails after watchtime.js changed: python clients/js/build.py"""
+    """If this fails after watchtime.js changed: make client"""
     script = browser_client.script()
     assert script == (ROOT / "gateway" / "static" / "watchtime.js").read_text()
-    assert (PACKAGE / "watchtime.js").read_text() == script
-    assert (PACKAGE / "watchtime.mjs").read_text() == browser_client.module(script)
+    assert browser_client.builds() == {
+        "watchtime.js": script,
+        "watchtime.mjs": browser_client.module(script),
+    }
+    assert browser_client.module(script).endswith("export const {start} = WatchTime;\n")
     assert README_SRI.findall((ROOT / "README.md").read_text()) == [
         browser_client.integrity(script)
     ]
@@ -58,7 +60,8 @@ def test_package_json_is_ready_for_the_registry() -> None:
         "default": "./watchtime.js",
     }
     assert sorted(package["files"]) == ["watchtime.d.ts", "watchtime.js", "watchtime.mjs"]
-    assert all((PACKAGE / name).is_file() for name in package["files"])
+    assert package["scripts"]["prepack"] == "make -C ../.. client"  # the builds, then packed
+    assert (PACKAGE / "watchtime.d.ts").is_file()
 
 
 def test_the_declarations_name_every_option_the_client_reads() -> None:
@@ -110,17 +113,9 @@ def embedded_gateway(
     redis_server: RedisServer, postgres_server: PostgresServer, embedder: Embedder
 ) -> Iterator[str]:
     """The gateway, with the embedding site allowed to call the viewer endpoints."""
-    env = os.environ | {
-        "REDIS_URL": redis_server.url,
-        "DATABASE_URL": postgres_server.url,
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "CORS_ALLOW_ORIGINS": embedder.origin,
-        "SESSION_HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
-        "MIN_PING_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS / 5),
-        "SESSION_STALE_AFTER_SECONDS": str(30 * HEARTBEAT_SECONDS),
-        "GATEWAY_WORKERS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = gateway_env(
+        redis_server, postgres_server, CORS_ALLOW_ORIGINS=embedder.origin, GATEWAY_WORKERS="1"
+    )
     with running("gateway", env) as (base, _):
         yield base
 

@@ -91,6 +91,7 @@ def test_the_organiser_page_script_and_styles_are_served(client: TestClient) -> 
     for name, content_type in (
         ("admin.js", "text/javascript; charset=utf-8"),
         ("admin.css", "text/css; charset=utf-8"),
+        ("base.css", "text/css; charset=utf-8"),
     ):
         response = client.get(f"/static/{name}")
         assert response.status_code == 200

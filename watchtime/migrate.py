@@ -5,7 +5,10 @@ concurrent runs safe; a second run is a no-op.
 Each applied file's sha256 is recorded with it, and a run refuses to start when an
 applied file has changed since: a database must never silently differ from what its
 recorded migrations say. Databases migrated before checksums existed get theirs recorded
-from the files on their next run."""
+from the files on their next run. That is also why a later migration repeats what it
+replaces (0004 re-creates the sessions table partitioned, 0006 redefines
+``watchtime_ensure_month``) instead of sharing it: an applied file is history, never
+edited."""
 
 from __future__ import annotations
 

@@ -57,12 +57,10 @@ INSERT INTO webinars (id, title, webinar_start_time, webinar_scheduled_end_time,
                       webinar_actual_end_time, post_window_minutes)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE SET
-    title = excluded.title,
-    webinar_start_time = excluded.webinar_start_time,
-    webinar_scheduled_end_time = excluded.webinar_scheduled_end_time,
-    webinar_actual_end_time = excluded.webinar_actual_end_time,
-    post_window_minutes = excluded.post_window_minutes,
-    updated_at = now()
+    (title, webinar_start_time, webinar_scheduled_end_time, webinar_actual_end_time,
+     post_window_minutes, updated_at)
+    = (excluded.title, excluded.webinar_start_time, excluded.webinar_scheduled_end_time,
+       excluded.webinar_actual_end_time, excluded.post_window_minutes, now())
 RETURNING *"""
 
 # The first press of "end" wins; a correction goes through PUT.

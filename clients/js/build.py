@@ -3,7 +3,8 @@
     python clients/js/build.py
 
 Writes watchtime.js (the script-tag build) and watchtime.mjs (the ES module) next to
-this file from gateway/static/watchtime.js, sets package.json's version to the
+this file from gateway/static/watchtime.js (npm runs this before packing: they are
+generated, not kept in the repository), sets package.json's version to the
 project's (pyproject.toml, through watchtime.__version__), and the SRI hash in the
 README's script tag. tests/test_client_package.py fails until they are in sync.
 """
@@ -23,14 +24,13 @@ SRI = re.compile(r'integrity="sha384-[A-Za-z0-9+/=]+"')
 
 
 def main() -> None:
-    script = browser_client.script()
-    (HERE / "watchtime.js").write_text(script, encoding="utf-8")
-    (HERE / "watchtime.mjs").write_text(browser_client.module(script), encoding="utf-8")
+    for name, build in browser_client.builds().items():
+        (HERE / name).write_text(build, encoding="utf-8")
     package_file = HERE / "package.json"
     package = json.loads(package_file.read_text(encoding="utf-8"))
     package["version"] = watchtime.__version__
     package_file.write_text(json.dumps(package, indent=2) + "\n", encoding="utf-8")
-    integrity = browser_client.integrity(script)
+    integrity = browser_client.integrity(browser_client.script())
     readme = README.read_text(encoding="utf-8")
     README.write_text(SRI.sub(f'integrity="{integrity}"', readme), encoding="utf-8")
     print(f"webinar-watchtime {watchtime.__version__}: watchtime.js {integrity}")
