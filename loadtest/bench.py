@@ -162,24 +162,14 @@ def gateway(env: dict[str, str], workers: int) -> tuple[list[str], dict[str, str
 
 def bare(env: dict[str, str], workers: int) -> tuple[list[str], dict[str, str], int]:
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "loadtest.bare:app",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    return command, env, port
+    return uvicorn_command("loadtest.bare:app", port, workers), env, port
+
+
+def uvicorn_command(app: str, port: int, workers: int, *options: str) -> list[str]:
+    """A peer of the gateway served as the gateway is: uvloop, httptools, no access log."""
+    command = [sys.executable, "-m", "uvicorn", *options, app, "--port", str(port)]
+    command += ["--workers", str(workers), "--loop", "uvloop", "--http", "httptools"]
+    return [*command, "--no-access-log", "--log-level", "warning"]
 
 
 def create_webinar(port: int) -> None:

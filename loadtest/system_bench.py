@@ -45,6 +45,7 @@ import redis
 
 from loadtest import meters, organiser, processes
 from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, Audience, Load, at_rate
+from loadtest.bench import uvicorn_command
 from loadtest.cpu import role
 from loadtest.meters import Cpu, Psql, Sampler, ScriptClock, Writes
 from loadtest.publishing import command_line, publish
@@ -95,9 +96,12 @@ def serving(command: list[str], env: dict[str, str], log: Path, port: int) -> It
 
 
 def window(
-    audience: Audience, m: Meters, seconds: float, delay_ms: float = 0,
+    audience: Audience,
+    m: Meters,
+    seconds: float,
+    delay_ms: float = 0,
     after: Callable[[float], Figures] | None = None,
-) -> Figures:  # fmt: skip
+) -> Figures:
     """One load of ``seconds`` and what the meters read over it, per ping; ``after``
     (the drain) runs as soon as the load ends and is given the time it ended."""
     writes = _settled_writes(m.psql) if m.psql else None
@@ -137,8 +141,13 @@ def _settled_writes(psql: Psql) -> Writes:
 
 
 def _latency(load: Load) -> Figures:
-    return {"rps": load.rps, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
-            "errors": load.errors, "requests": load.requests}  # fmt: skip
+    return {
+        "rps": load.rps,
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "errors": load.errors,
+        "requests": load.requests,
+    }
 
 
 def _redis(delta: dict[str, tuple[int, int]], load: Load) -> Figures:
@@ -157,8 +166,11 @@ def _scripts(clock: ScriptClock, evalsha: tuple[int, int], load: Load) -> Figure
 
 
 def _writes(w: Writes, pings: int) -> Figures:
-    return {"pg_rows": (w.inserted + w.updated) / pings, "pg_hot": w.hot / max(w.updated, 1),
-            "wal_bytes": w.wal_bytes / pings}  # fmt: skip
+    return {
+        "pg_rows": (w.inserted + w.updated) / pings,
+        "pg_hot": w.hot / max(w.updated, 1),
+        "wal_bytes": w.wal_bytes / pings,
+    }
 
 
 def _sampled(sampler: Sampler, span: tuple[float, float], rps: float) -> Figures:
@@ -187,8 +199,12 @@ def create_sessions(audience: Audience, stored: Callable[[], bool]) -> Figures:
     started_at = time.monotonic()
     load = audience.track(timeout=audience.sessions / 200 + 60)
     waited = wait_for(stored, DRAIN_TIMEOUT_SECONDS, "sessions stored")
-    return {"create.rps": audience.sessions / load.seconds, "create.errors": load.errors,
-            "create.stored_s": time.monotonic() - started_at, "create.wait_s": waited}  # fmt: skip
+    return {
+        "create.rps": audience.sessions / load.seconds,
+        "create.errors": load.errors,
+        "create.stored_s": time.monotonic() - started_at,
+        "create.wait_s": waited,
+    }
 
 
 def _in_list(webinars: list[UUID]) -> str:
@@ -212,8 +228,9 @@ def drain(r: redis.Redis, psql: Psql, audience: Audience, ended: float) -> Figur
     )
     expected = (audience.sessions, held)
     try:
-        wait_for(lambda: pg_sessions(psql, audience.webinars) == expected,
-                 DRAIN_TIMEOUT_SECONDS, "drain")  # fmt: skip
+        wait_for(
+            lambda: pg_sessions(psql, audience.webinars) == expected, DRAIN_TIMEOUT_SECONDS, "drain"
+        )
     except RuntimeError:
         return {"drain_s": math.inf}
     return {"drain_s": time.monotonic() - ended}
@@ -228,15 +245,26 @@ def backlog_zero(sampler: Sampler, ended: float) -> Figures:
     return {"backlog_zero_s": math.inf if empty is None else empty - ended}
 
 
-def service_env(o: Options, redis_server: RedisServer, pg: PostgresServer, folder: Path,
-                port: int, flusher_port: int) -> dict[str, str]:  # fmt: skip
+def service_env(
+    o: Options,
+    redis_server: RedisServer,
+    pg: PostgresServer,
+    folder: Path,
+    port: int,
+    flusher_port: int,
+) -> dict[str, str]:
     """``make run``'s settings, but the ports: free ones, so nothing else on the machine
     is in the way."""
     env = os.environ | {
-        "REDIS_URL": redis_server.url, "DATABASE_URL": pg.url, "DATA_DIR": str(folder / "data"),
-        "HOST": "127.0.0.1", "PORT": str(port), "ADMIN_TOKEN": ADMIN_TOKEN,
-        "FLUSHER_METRICS_PORT": str(flusher_port), "SWEEPER_METRICS_PORT": str(free_port()),
-    }  # fmt: skip
+        "REDIS_URL": redis_server.url,
+        "DATABASE_URL": pg.url,
+        "DATA_DIR": str(folder / "data"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "FLUSHER_METRICS_PORT": str(flusher_port),
+        "SWEEPER_METRICS_PORT": str(free_port()),
+    }
     if o.min_ping_interval is not None:
         env["MIN_PING_INTERVAL_SECONDS"] = f"{o.min_ping_interval:g}"
     return env
@@ -273,12 +301,15 @@ class Run:
             f = self.whole_service(r, Psql(self.pg))
             f |= self.gateway_only(r)
             f |= self.seed_design()
-            return f | {"ratio.seed": f["sys.sat.rps"] / f["seed.sat.rps"],
-                        "ratio.gw": f["sys.sat.rps"] / f["gw.rps"]}  # fmt: skip
+            return f | {
+                "ratio.seed": f["sys.sat.rps"] / f["seed.sat.rps"],
+                "ratio.gw": f["sys.sat.rps"] / f["gw.rps"],
+            }
 
     def env(self) -> dict[str, str]:
-        return service_env(self.o, self.redis_server, self.pg, self.folder, self.port,
-                           self.flusher_port)  # fmt: skip
+        return service_env(
+            self.o, self.redis_server, self.pg, self.folder, self.port, self.flusher_port
+        )
 
     def whole_service(self, r: redis.Redis, psql: Psql) -> Figures:
         command = [sys.executable, "-m", "watchtime.supervisor"]
@@ -307,8 +338,13 @@ class Run:
 
     def paced(self, m: Meters, rate: float) -> Figures:
         trial = max(1.0, self.o.rate_seconds / 4)
-        return at_rate(lambda s, d: _Rated(window(self.audience, m, s, d)), CONNECTIONS, rate,
-                       self.o.rate_seconds, trial).figures  # fmt: skip
+        return at_rate(
+            lambda s, d: _Rated(window(self.audience, m, s, d)),
+            CONNECTIONS,
+            rate,
+            self.o.rate_seconds,
+            trial,
+        ).figures
 
     def gateway_only(self, r: redis.Redis) -> Figures:
         command = [sys.executable, "-m", "gateway"]
@@ -327,15 +363,16 @@ class Run:
         psql = Psql(self.pg, "seed")
         psql.rows(SCHEMA)
         port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "--factory", "loadtest.seed_design:create_app",
-                   "--port", str(port), "--workers", str(SEED_WORKERS), "--loop", "uvloop",
-                   "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        command = uvicorn_command(
+            "loadtest.seed_design:create_app", port, SEED_WORKERS, "--factory"
+        )
         env = os.environ | {"SEED_DATABASE_URL": self.pg.url.rsplit("/", 1)[0] + "/seed"}
         audience = Audience(port, self.webinars, self.o.sessions)
         n = self.o.sessions
         with serving(command, env, self.folder / "seed.log", port) as pid:
-            f = create_sessions(audience, lambda: psql.numbers(
-                "SELECT count(*) FROM seed_sessions")[0] == n)  # fmt: skip
+            f = create_sessions(
+                audience, lambda: psql.numbers("SELECT count(*) FROM seed_sessions")[0] == n
+            )
             m = Meters({"gateway": pid, "postgres": self.servers["postgres"]}, psql=psql)
             return prefixed("seed", f | prefixed("sat", window(audience, m, self.o.seconds)))
 
@@ -373,7 +410,7 @@ def parse(argv: list[str] | None = None) -> Options:
         help="MIN_PING_INTERVAL_SECONDS, for runs of very few sessions",
     )
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    a = parser.parse_args(argv)  # fmt: skip
+    a = parser.parse_args(argv)
     rate_seconds = a.rate_seconds or a.seconds / 2
     return Options(a.sessions, a.seconds, rate_seconds, a.runs, a.min_ping_interval, a.output)
 

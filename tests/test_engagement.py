@@ -90,11 +90,13 @@ def test_a_verified_user_wins_over_the_visitor_id_which_is_only_stored(
 
     async def visits(store: SessionStore) -> None:
         # Signed in on this browser, then the same browser as a guest.
-        await store.track(webinar, "signed-in", user, extras={"visitor_id": VISITOR},
-                          now_ms=at(s0, 1))  # fmt: skip
+        await store.track(
+            webinar, "signed-in", user, extras={"visitor_id": VISITOR}, now_ms=at(s0, 1)
+        )
         await store.exit(webinar, "signed-in", user, now_ms=at(s0, 11))
-        await store.track(webinar, "as-guest", "", extras={"visitor_id": VISITOR},
-                          now_ms=at(s0, 20))  # fmt: skip
+        await store.track(
+            webinar, "as-guest", "", extras={"visitor_id": VISITOR}, now_ms=at(s0, 20)
+        )
         await store.exit(webinar, "as-guest", "", now_ms=at(s0, 25))
 
     seed(settings, visits)

@@ -19,8 +19,20 @@ BACKGROUND_SHARE = 0.05  # background script calls per ping, at most, in a 2-s r
 
 def tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, float], str]:
     output = tmp_path / "BENCHMARKS.md"
-    system_bench.main(["--sessions", str(SESSIONS), "--seconds", "2", "--runs", "1",
-                       "--min-ping-interval", "0", "--output", str(output)])  # fmt: skip
+    system_bench.main(
+        [
+            "--sessions",
+            str(SESSIONS),
+            "--seconds",
+            "2",
+            "--runs",
+            "1",
+            "--min-ping-interval",
+            "0",
+            "--output",
+            str(output),
+        ]
+    )
     printed = capsys.readouterr().out
     figures = json.loads(next(line for line in printed.splitlines() if line.startswith("{")))
     return figures, output.read_text()
@@ -61,8 +73,9 @@ def test_a_tiny_system_run_measures_every_figure(
     assert pings <= calls <= (pings + CONNECTIONS) * (1 + BACKGROUND_SHARE)
     # (the ping script's share is estimated from a sample of the calls)
     assert f["sys.sat.script.ping.calls"] == pytest.approx(1.0, abs=0.05)
-    assert sum(v for k, v in f.items() if k.startswith("sys.sat.script.") and
-               k.endswith(".us")) == pytest.approx(f["sys.sat.cmd.evalsha.us"])  # fmt: skip
+    assert sum(
+        v for k, v in f.items() if k.startswith("sys.sat.script.") and k.endswith(".us")
+    ) == pytest.approx(f["sys.sat.cmd.evalsha.us"])
     for share in (25, 50, 75):
         assert f[f"sys.at{share}.errors"] == 0 and f[f"sys.at{share}.rps"] > 0
     assert section.startswith("\n## Whole service, steady state, every ping durable")
@@ -102,8 +115,9 @@ def test_short_script_calls_share_the_rest_of_evalsha_as_they_share_the_sample()
 
 def test_a_tiny_idle_run_counts_the_commands(tmp_path: Path) -> None:
     output = tmp_path / "BENCHMARKS.md"
-    idle_bench.main(["--webinars", "50", "--settle", "2", "--seconds", "2",
-                     "--output", str(output)])  # fmt: skip
+    idle_bench.main(
+        ["--webinars", "50", "--settle", "2", "--seconds", "2", "--output", str(output)]
+    )
     section = output.read_text()
     assert section.startswith("\n## Idle service: Redis commands with 50 finished webinars")
     assert "| Redis commands/s, 2 s after 2 s of settling | **" in section
