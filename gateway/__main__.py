@@ -29,7 +29,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.gateway_workers,
         loop="gateway.listener:Loop",
-        http="httptools",
+        http="gateway.protocol:Protocol",  # httptools, refusing past the admission bound
         log_config=logs.config(settings),
         log_level=settings.log_level.lower(),
         access_log=False,  # ACCESS_LOG is the app's own (gateway/access.py): it has durations

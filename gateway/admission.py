@@ -8,6 +8,10 @@ costs an HTTP parse and one write, where queueing it would cost every request be
 it its latency, until clients time out and retry on top of the queue. The operations
 endpoints are answered ahead of the bound, never refused: a liveness probe that fails
 under load makes an orchestrator restart a gateway that is merely busy.
+
+Under uvicorn the HTTP protocol (gateway/protocol.py) refuses first, before it makes a
+task for the request, which is where most of a refusal's cost was; what it cannot
+answer alone (a page on another origin, an access-log line) comes here.
 """
 
 from __future__ import annotations
@@ -28,10 +32,17 @@ class Admission:
         self.app = app
         self.bound = settings.admission_max_in_flight
         self.in_flight = 0
-        refuse = _Refusal(settings.admission_retry_after_seconds)
+        self.refusal = _Refusal(settings.admission_retry_after_seconds)
         # A page on another origin can read the refusal's Retry-After only with CORS.
         origins = settings.cors_allow_origins
-        self.refuse: ASGIApp = ViewerCors(refuse, origins) if origins else refuse
+        self.refuse: ASGIApp = ViewerCors(self.refusal, origins) if origins else self.refusal
+        self.bare_refusals_only = not origins and not settings.access_log
+
+    def refuses_early(self, in_flight: int, path: str) -> bool:
+        """Whether the HTTP protocol refuses this request itself, ``in_flight`` being the
+        requests the worker has begun: past the bound, not an operations endpoint, and
+        nothing to add to the bare refusal (CORS headers, an access-log line)."""
+        return in_flight >= self.bound and path not in OPERATIONS and self.bare_refusals_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPERATIONS:
@@ -58,6 +69,13 @@ class _Refusal:
             (b"content-length", str(len(self.body)).encode()),
             (b"retry-after", str(retry_after).encode()),
         ]
+
+    def response(self, server_headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+        """The whole HTTP/1.1 answer, for a protocol to write as it is."""
+        lines = [b"HTTP/1.1 503 Service Unavailable"]
+        lines += [name + b": " + value for name, value in [*server_headers, *self.headers]]
+        lines += [] if keep_alive else [b"connection: close"]
+        return b"\r\n".join([*lines, b"", self.body])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A fresh header list: the CORS middleware adds its headers to the one it is sent.

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from gateway import admin, openapi, ops, pages, ping, reports, viewer
+from gateway import admin, openapi, ops, pages, ping, protocol, reports, viewer
 from gateway.access import AccessLog
 from gateway.admission import Admission
 from gateway.cors import ViewerCors
@@ -39,6 +39,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 "pg": b.pg,
                 "store": b.store,
                 "request_ids": ping.RequestIds(),
+                # built below, around the app: uvicorn's protocol refuses by it first
+                protocol.ADMISSION: served,
             }
             if settings.metrics_dir:  # this worker's live gauges leave the sums
                 multiprocess.mark_process_dead(os.getpid(), str(settings.metrics_dir))  # type: ignore[no-untyped-call]
