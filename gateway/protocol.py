@@ -29,6 +29,13 @@ class Protocol(HttpToolsProtocol):
             super()._start_asgi_task(cycle, app)  # type: ignore[arg-type]
 
     def _refuse(self, cycle: RequestResponseCycle, admission: Admission) -> None:
+        # Answered on the loop's next turn, among the tasks, not here: a refusal written
+        # at once makes the client's next request arrive at once, and libuv keeps polling
+        # while sockets stay readable, so a worker refusing thousands of connections
+        # would never get to its admitted requests, nor to a health probe.
+        self.loop.call_soon(self._write_refusal, cycle, admission)
+
+    def _write_refusal(self, cycle: RequestResponseCycle, admission: Admission) -> None:
         OVERLOADED.inc()
         headers = self.server_state.default_headers
         cycle.transport.write(admission.refusal.response(headers, cycle.keep_alive))
