@@ -48,7 +48,9 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
 async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
     """Two tabs per person; each tab watched, hid, came back: two intervals each. Calls
     go through the gateway's batcher, so each step of a slice is one round trip."""
-    store = SessionStore(Scripts(b.redis), Settings(), ScriptBatcher(b.redis, max_batch=PIPELINE))
+    settings = Settings()
+    batcher = ScriptBatcher(b.redis, settings.redis_timeout_seconds, max_batch=PIPELINE)
+    store = SessionStore(Scripts(b.redis), settings, batcher)
     extras = {
         "user_agent": USER_AGENT,
         "ip_address": "203.0.113.7",

@@ -105,7 +105,8 @@ async def store(
     redis: RedisClient, settings: Settings, request: pytest.FixtureRequest
 ) -> SessionStore:
     """The session scripts called one by one, and coalesced as the gateway calls them."""
-    run = ScriptBatcher(redis) if request.param == "batched" else run_directly
+    batched = request.param == "batched"
+    run = ScriptBatcher(redis, settings.redis_timeout_seconds) if batched else run_directly
     return SessionStore(Scripts(redis), settings, run)
 
 

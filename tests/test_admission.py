@@ -41,6 +41,7 @@ def gateway(
         GATEWAY_WORKERS="1",
         ADMISSION_MAX_IN_FLIGHT=str(BOUND),
         ADMISSION_RETRY_AFTER_SECONDS="3",
+        REDIS_TIMEOUT_SECONDS="30",  # the paused Redis is held, not failed
     )
     with running("gateway", env) as (base, _):
         yield base
@@ -147,3 +148,33 @@ def test_the_admission_settings_are_read_and_bounded():
     ]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: value})
+
+
+def test_a_stalled_redis_is_an_answer_within_its_timeout(
+    redis_server: RedisServer, postgres_server: PostgresServer, sync_redis: Redis
+):
+    """Pings wait on a Redis that stopped answering no longer than REDIS_TIMEOUT_SECONDS:
+    a 503 with Retry-After before a client gives up (3 s here; the limit was a fixed 5 s
+    before), and the ping sent again once Redis answers is served."""
+    env = service_env(
+        redis_server.url,
+        postgres_server.url,
+        ADMIN_TOKEN="admission-admin-token",
+        GATEWAY_WORKERS="1",
+        REDIS_TIMEOUT_SECONDS="0.5",
+    )
+    webinar = uuid4()
+    with running("gateway", env) as (base, _):
+        schedule = {"webinar_start_time": "2026-11-29T10:00:00Z"}
+        put = httpx2.put(f"{base}/api/webinars/{webinar}", json=schedule, headers=ADMIN)
+        assert put.status_code == 200
+        url = f"{base}/api/webinars/{webinar}/presence/ping"
+        sync_redis.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
+        try:
+            stalled = httpx2.post(url, json={"session_id": "s1"}, timeout=3)
+        finally:
+            sync_redis.execute_command("CLIENT", "UNPAUSE")
+        assert (stalled.status_code, stalled.json()["error"]) == (503, "redis_unavailable")
+        assert stalled.headers["retry-after"] == "1"
+        assert httpx2.post(url, json={"session_id": "s1"}).status_code == 204
+    assert sync_redis.zrange(keys.active(webinar), 0, -1) == [b"s1"]

@@ -20,6 +20,8 @@ from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
+TIMEOUT = Settings().redis_timeout_seconds
+
 
 @pytest.fixture
 async def webinar(redis: Redis) -> UUID:
@@ -30,7 +32,7 @@ async def webinar(redis: Redis) -> UUID:
 
 @pytest.fixture
 def batcher(redis: Redis) -> ScriptBatcher:
-    return ScriptBatcher(redis)
+    return ScriptBatcher(redis, TIMEOUT)
 
 
 def batches() -> tuple[float, float]:
@@ -54,7 +56,7 @@ async def test_calls_of_one_loop_turn_share_one_round_trip(
 
 
 async def test_batches_are_bounded(redis, settings: Settings, webinar):
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, max_batch=16))
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT, max_batch=16))
     await store.track(webinar, "first", "", now_ms=T0)
     trips, calls = batches()
     await asyncio.gather(*(store.track(webinar, f"s{i}", "", now_ms=T0) for i in range(40)))
@@ -95,7 +97,7 @@ async def test_a_lost_connection_is_retried(redis, batcher, settings, webinar):
 @both_topologies
 async def test_one_batch_across_webinars_gets_each_reply_right(redis, settings):
     """On a cluster the webinars' slots live on different primaries: one write per node."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis))
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
     webinars = [uuid4() for _ in range(12)]
     for w in webinars:
         await redis.hset(keys.meta(w), mapping={"start": T0})
@@ -123,7 +125,7 @@ def on_every_node(redis: RedisClient) -> list[UUID]:
 async def test_one_reload_serves_every_node(redis, settings):
     """Every primary forgot the scripts: the first call to meet NOSCRIPT loads them on all
     of them, so the calls that follow need none, whichever node they go to."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis))
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
     webinars = on_every_node(redis)
     for w in webinars:
         await redis.hset(keys.meta(w), mapping={"start": T0})
@@ -139,7 +141,7 @@ async def test_one_reload_serves_every_node(redis, settings):
 async def test_a_call_routed_by_a_stale_slot_map_follows_moved(redis, settings):
     """The slot map as a client holds it when a failover or a resharding has just moved
     the webinar's slot: the node answers MOVED, the map is read again, the call lands."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis))
+    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
     webinar = uuid4()
     await redis.hset(keys.meta(webinar), mapping={"start": T0})
     slot = redis.keyslot(keys.meta(webinar))

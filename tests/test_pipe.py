@@ -53,7 +53,7 @@ async def test_logs_in_and_uses_the_database_of_the_url(redis, settings: Setting
     user, password = acl_user
     url = f"redis://{user}:{password}@{server_of(settings)}/3"
     client = redis_client(with_settings(settings, redis_url=url))
-    batcher = ScriptBatcher(client)
+    batcher = ScriptBatcher(client, settings.redis_timeout_seconds)
     webinar = uuid4()
     try:
         await client.flushdb()
@@ -73,7 +73,7 @@ async def test_a_unix_socket_url(settings: Settings, tmp_path: Path):
     server = RedisServer(tmp_path / "redis", extra=("--unixsocket", str(socket_path)))
     server.start()
     client = redis_client(with_settings(settings, redis_url=f"unix://{socket_path}?db=2"))
-    batcher, webinar = ScriptBatcher(client), uuid4()
+    batcher, webinar = ScriptBatcher(client, settings.redis_timeout_seconds), uuid4()
     try:
         await client.hset(keys.meta(webinar), "start", T0)
         store = SessionStore(Scripts(client), settings, batcher)

@@ -32,7 +32,7 @@ async def backends(
     working while Postgres is down. ``batched`` coalesces concurrent script calls."""
     redis = redis_client(settings)
     pg = await postgres_pool(settings, min_size=0, max_size=pg_max_size)
-    batcher = ScriptBatcher(redis) if batched else None
+    batcher = ScriptBatcher(redis, settings.redis_timeout_seconds) if batched else None
     try:
         yield Backends(redis, pg, SessionStore(Scripts(redis), settings, batcher or run_directly))
     finally:

@@ -30,7 +30,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from watchtime.client import REDIS_TIMEOUT_SECONDS, RedisClient
+from watchtime.client import RedisClient
 from watchtime.metrics import REDIS_NOSCRIPT
 from watchtime.pipe import Pipe, open_pipe
 from watchtime.redis_routes import routes
@@ -44,8 +44,11 @@ ROUTE_CHANGED = (*LOST, MovedError, AskError, ClusterDownError)
 
 
 class ScriptBatcher:
-    def __init__(self, redis: RedisClient, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self, redis: RedisClient, timeout: float, max_batch: int = DEFAULT_MAX_BATCH
+    ) -> None:
         self.redis = redis
+        self.timeout = timeout  # REDIS_TIMEOUT_SECONDS
         self.max_batch = max_batch
         self.routes = routes(redis)
         self.pipes: dict[str, Pipe] = {}
@@ -84,7 +87,7 @@ class ScriptBatcher:
     async def _open(self, name: str) -> Pipe:
         pipe = await self.once(
             ("open", name),
-            lambda: open_pipe(self.routes.address(name), self.max_batch, REDIS_TIMEOUT_SECONDS),
+            lambda: open_pipe(self.routes.address(name), self.max_batch, self.timeout),
         )
         self.pipes[name] = pipe
         return pipe

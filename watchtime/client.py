@@ -14,18 +14,17 @@ from watchtime.settings import Settings
 
 RedisClient: TypeAlias = Redis | RedisCluster
 
-# Concurrent requests queue for a connection instead of failing; a reply slower
-# than the timeout surfaces as 503 rather than a hung viewer request.
+# Concurrent requests queue for a connection instead of failing; a reply slower than
+# REDIS_TIMEOUT_SECONDS surfaces as 503 rather than a hung viewer request.
 REDIS_MAX_CONNECTIONS = 64
-REDIS_TIMEOUT_SECONDS = 5.0
 
 
 def redis_client(settings: Settings) -> RedisClient:
     if not settings.redis_url:
         raise ValueError("REDIS_URL is not set")
     timeouts = {
-        "socket_timeout": REDIS_TIMEOUT_SECONDS,
-        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(
@@ -34,7 +33,7 @@ def redis_client(settings: Settings) -> RedisClient:
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=REDIS_TIMEOUT_SECONDS,
+        timeout=settings.redis_timeout_seconds,
         **timeouts,
     )
     return Redis(connection_pool=pool)
