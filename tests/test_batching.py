@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from uuid import UUID, uuid4
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
-from support import T0, both_topologies
+from support import T0, both_topologies, with_settings
 
 from watchtime import keys
+from watchtime.backends import backends
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient
+from watchtime.embedded import free_port
 from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
 from watchtime.scripts import Scripts
 from watchtime.sessions import Outcome, SessionStore
@@ -151,3 +155,29 @@ async def test_a_call_routed_by_a_stale_slot_map_follows_moved(redis, settings):
     assert await store.track(webinar, "s", "", now_ms=T0) == Outcome("created")
     assert redis.nodes_manager.slots_cache[slot][0].name == owner.name
     assert await redis.hget(keys.session(webinar, "s"), "entered_at") == str(T0).encode()
+
+
+@both_topologies
+async def test_a_process_starts_with_its_scripts_loaded_and_connected(redis, settings):
+    """The first requests after a start meet neither NOSCRIPT nor a connection to open."""
+    await redis.script_flush()
+    async with backends(settings, pg_max_size=1, batched=True) as b:
+        scripts = [s for s in vars(b.store.scripts).values() if isinstance(s, AsyncScript)]
+        assert len(scripts) == 11
+        assert await redis.script_exists(*(s.sha for s in scripts)) == [True] * 11
+        batcher = b.store.run
+        assert isinstance(batcher, ScriptBatcher)
+        assert sorted(batcher.pipes) == sorted(batcher.routes.primaries())
+        assert len(batcher.pipes) == (3 if settings.redis_cluster else 1)
+        assert not any(pipe.lost for pipe in batcher.pipes.values())
+
+
+async def test_a_process_starts_while_redis_is_away(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    away = with_settings(settings, redis_url=f"redis://127.0.0.1:{free_port()}")
+    with caplog.at_level(logging.WARNING, "watchtime.backends"):
+        async with backends(away, pg_max_size=1, batched=True) as b:
+            assert isinstance(b.store.run, ScriptBatcher) and b.store.run.pipes == {}
+    [warning] = caplog.records
+    assert warning.getMessage().startswith("Redis not ready at start (connecting on first use):")

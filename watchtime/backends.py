@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import NamedTuple
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
@@ -14,6 +16,8 @@ from watchtime.postgres import postgres_pool
 from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore, run_directly
 from watchtime.settings import Settings
+
+log = logging.getLogger("watchtime.backends")
 
 
 class Backends(NamedTuple):
@@ -33,10 +37,24 @@ async def backends(
     redis = redis_client(settings)
     pg = await postgres_pool(settings, min_size=0, max_size=pg_max_size)
     batcher = ScriptBatcher(redis, settings.redis_timeout_seconds) if batched else None
+    scripts = Scripts(redis)
+    await _warm(scripts, batcher)
     try:
-        yield Backends(redis, pg, SessionStore(Scripts(redis), settings, batcher or run_directly))
+        yield Backends(redis, pg, SessionStore(scripts, settings, batcher or run_directly))
     finally:
         if batcher:
             await batcher.aclose()
         await pg.close()
         await redis.aclose()
+
+
+async def _warm(scripts: Scripts, batcher: ScriptBatcher | None) -> None:
+    """Scripts loaded and the batcher's connections open before the first request: a
+    flood meeting a cold gateway kept its first calls waiting on both for seconds
+    (BENCHMARKS.md, the spike). A Redis that is not there yet is met on first use."""
+    try:
+        await scripts.load()
+        if batcher:
+            await batcher.open()
+    except (RedisError, OSError) as e:
+        log.warning("Redis not ready at start (connecting on first use): %s", e)

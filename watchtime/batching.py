@@ -69,6 +69,11 @@ class ScriptBatcher:
             raise reply
         return reply
 
+    async def open(self) -> None:
+        """Connects to every primary now rather than on the first calls."""
+        for name in self.routes.primaries():
+            await self._open(name)
+
     async def aclose(self) -> None:
         for pipe in self.pipes.values():
             pipe.close()

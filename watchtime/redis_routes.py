@@ -28,6 +28,9 @@ class Routes(Protocol):
     async def refresh(self) -> None:
         """Learns the topology again after a call met a moved slot or a lost node."""
 
+    def primaries(self) -> list[str]:
+        """The names of every node that owns keys."""
+
 
 def routes(redis: RedisClient) -> Routes:
     return ClusterRoutes(redis) if isinstance(redis, RedisCluster) else ServerRoute(redis)
@@ -48,6 +51,9 @@ class ServerRoute:
 
     async def refresh(self) -> None:
         """Nothing to learn: a lost connection is replaced by the next call."""
+
+    def primaries(self) -> list[str]:
+        return [""]
 
 
 class ClusterRoutes:
@@ -71,6 +77,9 @@ class ClusterRoutes:
     async def refresh(self) -> None:
         """A failover or a resharding moved slots: read the cluster's map again."""
         await self.cluster.nodes_manager.initialize()
+
+    def primaries(self) -> list[str]:
+        return [str(node.name) for node in self.cluster.get_primaries()]
 
 
 def server_name(redis: Redis) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
+from redis.commands.core import AsyncScript
+
 from watchtime.client import RedisClient
 from watchtime.fields import lua_constants
 
@@ -37,3 +39,10 @@ class Scripts:
         self.sweep = client.register_script(source("sweep"))
         self.lease = client.register_script(source("lease"))
         self.rest = client.register_script(source("rest"))
+
+    async def load(self) -> None:
+        """Loads every script now (on every primary of a cluster), so that no call meets
+        NOSCRIPT first; one that does later, after a restart or a failover, reloads it."""
+        for script in vars(self).values():
+            if isinstance(script, AsyncScript):
+                await self.client.script_load(script.script)
