@@ -89,6 +89,7 @@ class Tab:
         self.next_ping = self.next_flip = 0.0
         self.wakes_at: float | None = None
         self.held: list[float] = []  # while refused: when each piece of news arose
+        self.known = False  # the server has acknowledged this session
         self.done = False
 
     def due(self) -> float:
@@ -126,6 +127,7 @@ class Tab:
     def _open(self, now: float) -> None:
         """A new session: track, then pings at the interval the answer tells."""
         self.held = []
+        self.known = False
         session = Session(
             session_id=new_session_id(now), user_id=self.user_id, opened_at=wall_ms(now)
         )
@@ -143,8 +145,11 @@ class Tab:
         self.next_flip = now + behaviour.stretch(self.rng, self.interval, self.visible)
 
     def _close(self, now: float) -> None:
+        """The page goes away. A session whose track was refused and never applied is
+        unknown to the server: its beacon would be answered 404 (the browser client
+        sends it and ignores the answer), so the tab sends none."""
         assert self.session is not None
-        if self.plan.beacon and self.api.exit(self.session.session_id):
+        if self.plan.beacon and self.known and self.api.exit(self.session.session_id):
             self._acknowledged(now)
             self._end(now, "exit")
         else:
@@ -208,6 +213,7 @@ class Tab:
             self.session.heartbeat(wall_ms(moment), answered)
         self.last_ack = sent
         self.held = []
+        self.known = True
 
 
 def watch(tabs: list[Tab], clock: Callable[[], float], sleep: Callable[[float], None]) -> None:

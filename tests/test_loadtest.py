@@ -163,14 +163,15 @@ def test_the_verifier_catches_a_wrong_report(
 class FakeApi:
     """Answers pings from a script; counts what the tab sent."""
 
-    def __init__(self, answers: list[Answer]) -> None:
+    def __init__(self, answers: list[Answer], track_refused: bool = False) -> None:
         self.answers = answers
+        self.track_refused = track_refused
         self.sent: list[tuple[str, str, bool]] = []
         self.retry_after = 2.0  # of every refusal
 
     def track(self, session_id: str, visible: bool) -> float | None:
         self.sent.append(("track", session_id, visible))
-        return 2.0
+        return None if self.track_refused else 2.0
 
     def ping(self, session_id: str, visible: bool, flip: bool, closed_expected: bool) -> Answer:
         self.sent.append(("ping", session_id, visible))
@@ -236,6 +237,24 @@ def test_a_refused_ping_is_sent_again_after_retry_after() -> None:
     assert session.heartbeats == [(wall_ms(t), answered) for t in (100.0, 102.0, 103.0)]
     assert api.sent[-1][2] is False and tab.held == []
     assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping"]
+
+
+def test_a_session_the_server_never_learnt_of_ends_without_a_beacon() -> None:
+    """Its track refused and the ping sent again refused as well: the page goes away
+    before the server knows the session, so there is nothing to exit."""
+    api, ledger = FakeApi([Answer.REFUSED], track_refused=True), Ledger()
+    plan = TabPlan(
+        opens_at=100.0, closes_at=103.0, beacon=True, starts_visible=True, sleeps_at=None
+    )
+    rules = Rules(interval=2, stale_after=6, sleep=10)
+    tab = Tab(plan, api, ledger, rules, random.Random(1), None, clock=lambda: 120.0)
+    tab.step(100.0)  # open: track refused, held
+    tab.next_flip = 1e9
+    tab.step(tab.next_ping)  # the same request again, refused again
+    tab.step(103.0)  # the page goes away
+    (session,) = ledger.sessions
+    assert session.ended_by == "vanished" and session.heartbeats == []
+    assert [kind for kind, _, _ in api.sent] == ["track", "ping"]
 
 
 def test_doors_open_shape() -> None:
