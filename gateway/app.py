@@ -22,6 +22,16 @@ from gateway.metrics import LatencyMiddleware
 from watchtime.backends import backends
 from watchtime.settings import Settings
 
+ROUTES = [
+    ping.ROUTE,
+    *viewer.ROUTES,
+    *admin.ROUTES,
+    *reports.ROUTES,
+    *ops.ROUTES,
+    *openapi.ROUTES,
+    *pages.ROUTES,
+]
+
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
@@ -47,15 +57,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     middleware = _middleware(settings)
     app = Starlette(
-        routes=[
-            ping.ROUTE,
-            *viewer.ROUTES,
-            *admin.ROUTES,
-            *reports.ROUTES,
-            *ops.ROUTES,
-            *openapi.ROUTES,
-            *pages.ROUTES,
-        ],
+        routes=ROUTES,
         middleware=middleware,
         exception_handlers=HANDLERS,
         lifespan=lifespan,
