@@ -5,12 +5,11 @@ when a ping is answered 409 ``session_closed``, and after a 503 (the gateway at 
 the same request again once its ``Retry-After`` is over, spread at random; a visibility
 change meanwhile waits for it.
 
-A refused request is no heartbeat: the server did nothing, and the ledger counts it as
-not sent. The request that is finally applied carries the news of the whole wait (the
-refused request, the visibility changes meanwhile) and is the heartbeat, as sent when it
-was sent and answered when it was: the server learnt nothing before, so the time since
-the last heartbeat is credited by the rules (up to the Δt cap) from its visibility then,
-and the verifier expects exactly that.
+A refused request is no heartbeat: the server did nothing. The request that is finally
+applied carries the news of the whole wait (the refused request, the visibility changes
+meanwhile), so it is written down once for each, as sent at that moment and answered
+when it was: the server stamped it in between, and the verifier allows for that
+latency at each of those edges, as it does for a slow answer.
 
 Every step is written to the ledger as it happens: the truth (when the tab was visible,
 when it closed) and the server's acknowledgements (heartbeats). ``watch`` runs the tabs
@@ -206,10 +205,12 @@ class Tab:
         self.next_ping = now + self.api.retry_after * self.rng.uniform(1, 1 + RETRY_SPREAD)
 
     def _acknowledged(self, sent: float) -> None:
-        """The request sent at ``sent`` (the last try of one held since a refusal) was
-        applied; its answer has just come."""
+        """The request sent at ``sent`` (or held since a refusal) was applied; its answer
+        has just come."""
         assert self.session is not None
-        self.session.heartbeat(wall_ms(sent), wall_ms(self.clock()))
+        answered = wall_ms(self.clock())
+        for moment in self.held or [sent]:
+            self.session.heartbeat(wall_ms(moment), answered)
         self.last_ack = sent
         self.held = []
         self.known = True
