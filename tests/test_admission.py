@@ -154,8 +154,8 @@ def test_a_stalled_redis_is_an_answer_within_its_timeout(
     redis_server: RedisServer, postgres_server: PostgresServer, sync_redis: Redis
 ):
     """Pings wait on a Redis that stopped answering no longer than REDIS_TIMEOUT_SECONDS:
-    a 503 with Retry-After before a client gives up (3 s here; the limit was a fixed 5 s
-    before), and the ping sent again once Redis answers is served."""
+    a 503 with Retry-After before a client gives up (3 s here; the default is 5 s), and the
+    ping sent again once Redis answers is served."""
     env = service_env(
         redis_server.url,
         postgres_server.url,

@@ -42,9 +42,9 @@ class Settings:
     # fmt: off
     redis_url: str | None = setting("REDIS_URL", None)
     redis_cluster: bool = setting("REDIS_CLUSTER", False)
-    # A Redis silent this long fails the calls waiting on it (503 for a viewer): shorter than
-    # clients' own timeouts, so that a stalled Redis (a slow disk under its AOF) is an answer.
-    redis_timeout_seconds: float = setting("REDIS_TIMEOUT_SECONDS", 2.0, low=0.1, high=60)
+    # A Redis silent this long fails the calls waiting on it (503 for a viewer): keep it
+    # below clients' own timeouts, so that a stalled Redis is an answer, not a hang.
+    redis_timeout_seconds: float = setting("REDIS_TIMEOUT_SECONDS", 5.0, low=0.1, high=60)
     database_url: str | None = setting("DATABASE_URL", None)
     data_dir: Path = setting("DATA_DIR", Path(".data"))
     host: str = setting("HOST", "127.0.0.1")
