@@ -5,13 +5,11 @@ when a ping is answered 409 ``session_closed``, and after a 503 (the gateway at 
 the same request again once its ``Retry-After`` is over, spread at random; a visibility
 change meanwhile waits for it.
 
-A refused request is no heartbeat and counts as not sent: the server did nothing, and
-the request finally applied is the heartbeat, as sent by its last try and answered when
-it was; the news of the wait (visibility changes meanwhile) reaches the server with it,
-which credits the time since the last heartbeat by the rules, up to the Δt cap. A
-refusal that may have been applied all the same (Redis unavailable: only the answer was
-lost) is also written down as a heartbeat sent at that try and answered with the last,
-so the verifier allows for the server having stamped it anywhere in between.
+A refused request is no heartbeat: the server did nothing. The request that is finally
+applied carries the news of the whole wait (the refused request, the visibility changes
+meanwhile), so it is written down once for each, as sent at that moment and answered
+when it was: the server stamped it in between, and the verifier allows for that
+latency at each of those edges, as it does for a slow answer.
 
 Every step is written to the ledger as it happens: the truth (when the tab was visible,
 when it closed) and the server's acknowledgements (heartbeats). ``watch`` runs the tabs
@@ -48,9 +46,6 @@ class ViewerApi(Protocol):
     """The viewer endpoints, as one person (signed in or not) calls them."""
 
     retry_after: float  # the Retry-After of the last answer if it refused the request, s
-    # The refusal may have been applied all the same: 503 redis_unavailable (Redis may have
-    # run the script and only its answer was lost), unlike overloaded or redis_full.
-    maybe_applied: bool
 
     def track(self, session_id: str, visible: bool) -> float | None:
         """The heartbeat interval of the answer, or None if the track failed."""
@@ -94,7 +89,6 @@ class Tab:
         self.next_ping = self.next_flip = 0.0
         self.wakes_at: float | None = None
         self.held: list[float] = []  # while refused: when each piece of news arose
-        self.maybe_applied: list[float] = []  # tries refused that Redis may have run
         self.known = False  # the server has acknowledged this session
         self.done = False
 
@@ -132,7 +126,7 @@ class Tab:
 
     def _open(self, now: float) -> None:
         """A new session: track, then pings at the interval the answer tells."""
-        self.held, self.maybe_applied = [], []
+        self.held = []
         self.known = False
         session = Session(
             session_id=new_session_id(now), user_id=self.user_id, opened_at=wall_ms(now)
@@ -208,19 +202,17 @@ class Tab:
         half as long again (as the browser client waits)."""
         if not self.held:
             self.held.append(now)
-        if self.api.maybe_applied:
-            self.maybe_applied.append(now)
         self.next_ping = now + self.api.retry_after * self.rng.uniform(1, 1 + RETRY_SPREAD)
 
     def _acknowledged(self, sent: float) -> None:
-        """The request sent at ``sent`` (the last try of one held since a refusal) was
-        applied; its answer has just come."""
+        """The request sent at ``sent`` (or held since a refusal) was applied; its answer
+        has just come."""
         assert self.session is not None
         answered = wall_ms(self.clock())
-        for moment in [*self.maybe_applied, sent]:
+        for moment in self.held or [sent]:
             self.session.heartbeat(wall_ms(moment), answered)
         self.last_ack = sent
-        self.held, self.maybe_applied = [], []
+        self.held = []
         self.known = True
 
 
