@@ -26,6 +26,7 @@ class LocustViewerApi:
     ) -> None:
         self.client, self.ledger, self.token = client, ledger, token
         self.retry_after = 0.0
+        self.maybe_applied = False
         self.base = f"/api/webinars/{webinar_id}"
         self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if token:
@@ -96,7 +97,7 @@ class LocustViewerApi:
 
     def _count(self, kind: str, response: ResponseContextManager) -> None:
         self.ledger.count(f"{kind} {response.status_code or 'no answer'}")
-        self.retry_after = 0.0
+        self.retry_after, self.maybe_applied = 0.0, False
 
     def _refused(self, response: ResponseContextManager) -> bool:
         """A 503 that asks to come back later: the service shedding load, as intended."""
@@ -106,6 +107,7 @@ class LocustViewerApi:
             return False
         response.success()
         self.retry_after = float(wait)
+        self.maybe_applied = _error(response) == "redis_unavailable"
         return True
 
 

@@ -6,10 +6,12 @@ the same request again once its ``Retry-After`` is over, spread at random; a vis
 change meanwhile waits for it.
 
 A refused request is no heartbeat: the server did nothing. The request that is finally
-applied carries the news of the whole wait (the refused request, the visibility changes
-meanwhile), so it is written down once for each, as sent at that moment and answered
-when it was: the server stamped it in between, and the verifier allows for that
-latency at each of those edges, as it does for a slow answer.
+applied is one, and it carries the news of the whole wait: each visibility change
+meanwhile (a refused change included) is written down as sent at its moment and answered
+when the retry was, since the server learnt it in between, and the verifier allows for
+that latency as for a slow answer. A refused periodic ping carries no news and is not
+written down (a heartbeat there would restart the Δt cap where the server saw nothing),
+unless Redis may have run it (503 ``redis_unavailable``: only its answer was lost).
 
 Every step is written to the ledger as it happens: the truth (when the tab was visible,
 when it closed) and the server's acknowledgements (heartbeats). ``watch`` runs the tabs
@@ -46,6 +48,7 @@ class ViewerApi(Protocol):
     """The viewer endpoints, as one person (signed in or not) calls them."""
 
     retry_after: float  # the Retry-After of the last answer if it refused the request, s
+    maybe_applied: bool  # that refusal may have been applied all the same (Redis unavailable)
 
     def track(self, session_id: str, visible: bool) -> float | None:
         """The heartbeat interval of the answer, or None if the track failed."""
@@ -88,7 +91,8 @@ class Tab:
         self.last_ack = 0.0  # when the server last acknowledged a request, monotonic
         self.next_ping = self.next_flip = 0.0
         self.wakes_at: float | None = None
-        self.held: list[float] = []  # while refused: when each piece of news arose
+        self.holding = False  # refused: the next ping is the same request again
+        self.held: list[float] = []  # while holding: when each piece of news arose
         self.known = False  # the server has acknowledged this session
         self.done = False
 
@@ -126,7 +130,7 @@ class Tab:
 
     def _open(self, now: float) -> None:
         """A new session: track, then pings at the interval the answer tells."""
-        self.held = []
+        self.holding, self.held = False, []
         self.known = False
         session = Session(
             session_id=new_session_id(now), user_id=self.user_id, opened_at=wall_ms(now)
@@ -141,7 +145,7 @@ class Tab:
             self.interval = self.ledger.heartbeat_interval_seconds = interval
             self._acknowledged(now)
         elif self.api.retry_after:  # a ping creates the session as track would
-            self._hold(now)
+            self._hold(now, news=True)
         self.next_flip = now + behaviour.stretch(self.rng, self.interval, self.visible)
 
     def _close(self, now: float) -> None:
@@ -176,7 +180,7 @@ class Tab:
         else:
             self.session.hide(wall_ms(now))
         self.next_flip = now + behaviour.stretch(self.rng, self.interval, visible)
-        if self.held:
+        if self.holding:
             self.held.append(now)  # the retry reports it
         else:
             self._ping(now, flip=True)
@@ -190,18 +194,19 @@ class Tab:
         if answer is Answer.OK:
             self._acknowledged(now)
         elif answer is Answer.REFUSED:
-            self._hold(now)
+            self._hold(now, news=flip)
         elif answer is Answer.CLOSED:
             # The server closed the session at its last heartbeat; this page starts anew.
             self._end(now, "timeout" if closed_expected else "refused")
             self.done = False
             self._open(now)
 
-    def _hold(self, now: float) -> None:
+    def _hold(self, now: float, news: bool) -> None:
         """Refused: the next ping is the same request again, after Retry-After and up to
         half as long again (as the browser client waits)."""
-        if not self.held:
+        if not self.holding and (news or self.api.maybe_applied):
             self.held.append(now)
+        self.holding = True
         self.next_ping = now + self.api.retry_after * self.rng.uniform(1, 1 + RETRY_SPREAD)
 
     def _acknowledged(self, sent: float) -> None:
@@ -209,10 +214,10 @@ class Tab:
         has just come."""
         assert self.session is not None
         answered = wall_ms(self.clock())
-        for moment in self.held or [sent]:
+        for moment in [*self.held, sent]:
             self.session.heartbeat(wall_ms(moment), answered)
         self.last_ack = sent
-        self.held = []
+        self.holding, self.held = False, []
         self.known = True
 
 

@@ -168,6 +168,7 @@ class FakeApi:
         self.track_refused = track_refused
         self.sent: list[tuple[str, str, bool]] = []
         self.retry_after = 2.0  # of every refusal
+        self.maybe_applied = False
 
     def track(self, session_id: str, visible: bool) -> float | None:
         self.sent.append(("track", session_id, visible))
@@ -207,7 +208,8 @@ def test_a_tab_acts_on_the_answers() -> None:
 def test_a_refused_ping_is_sent_again_after_retry_after() -> None:
     """A 503 is no heartbeat; the tab waits Retry-After (up to half as long again), a
     flip meanwhile waits too, and the ping finally applied is written down as sent at
-    the first refusal and at the flip, so the verifier allows for the wait at both."""
+    the flip (news the server learnt in between) and at its last try; the refused
+    periodic ping, which carried no news, not at all."""
     api, ledger = FakeApi([Answer.REFUSED, Answer.REFUSED, Answer.OK]), Ledger()
     plan = TabPlan(
         opens_at=100.0, closes_at=200.0, beacon=False, starts_visible=True, sleeps_at=None
@@ -230,13 +232,34 @@ def test_a_refused_ping_is_sent_again_after_retry_after() -> None:
     assert [kind for kind, _, _ in api.sent] == ["track", "ping"]
     tab.next_flip = 1e9
     tab.step(tab.next_ping)  # refused again, waits again
-    assert tab.held == [102.0, 103.0]
-    tab.step(tab.next_ping)  # applied, and tells the server the tab is hidden
+    assert tab.held == [103.0]  # the refused periodic ping carried no news
+    applied = tab.next_ping
+    tab.step(applied)  # applied, and tells the server the tab is hidden
     (session,) = ledger.sessions
     answered = wall_ms(120.0)
-    assert session.heartbeats == [(wall_ms(t), answered) for t in (100.0, 102.0, 103.0)]
-    assert api.sent[-1][2] is False and tab.held == []
+    assert session.heartbeats == [(wall_ms(t), answered) for t in (100.0, 103.0, applied)]
+    assert api.sent[-1][2] is False and tab.held == [] and not tab.holding
     assert [kind for kind, _, _ in api.sent] == ["track", "ping", "ping", "ping"]
+
+
+def test_a_refusal_redis_may_have_applied_is_a_heartbeat_of_uncertain_time() -> None:
+    """503 redis_unavailable: Redis may have run the ping and lost only its answer, so the
+    ledger keeps that try, answered with the one finally applied."""
+    api, ledger = FakeApi([Answer.REFUSED, Answer.OK]), Ledger()
+    plan = TabPlan(
+        opens_at=100.0, closes_at=200.0, beacon=False, starts_visible=True, sleeps_at=None
+    )
+    rules = Rules(interval=2, stale_after=6, sleep=10)
+    tab = Tab(plan, api, ledger, rules, random.Random(1), None, clock=lambda: 120.0)
+    tab.step(100.0)  # open: track acknowledged
+    tab.next_flip = 1e9
+    api.maybe_applied = True
+    tab.step(102.0)  # refused, maybe applied
+    applied = tab.next_ping
+    tab.step(applied)
+    (session,) = ledger.sessions
+    answered = wall_ms(120.0)
+    assert session.heartbeats == [(wall_ms(t), answered) for t in (100.0, 102.0, applied)]
 
 
 def test_a_session_the_server_never_learnt_of_ends_without_a_beacon() -> None:
