@@ -36,6 +36,8 @@ class Protocol(HttpToolsProtocol):
         self.loop.call_soon(self._write_refusal, cycle, admission)
 
     def _write_refusal(self, cycle: RequestResponseCycle, admission: Admission) -> None:
+        if cycle.transport.is_closing():  # the client left meanwhile
+            return
         OVERLOADED.inc()
         headers = self.server_state.default_headers
         cycle.transport.write(admission.refusal.response(headers, cycle.keep_alive))

@@ -38,8 +38,8 @@ async def backends(
     pg = await postgres_pool(settings, min_size=0, max_size=pg_max_size)
     batcher = ScriptBatcher(redis, settings.redis_timeout_seconds) if batched else None
     scripts = Scripts(redis)
-    await _warm(scripts, batcher)
     try:
+        await _warm(scripts, batcher)
         yield Backends(redis, pg, SessionStore(scripts, settings, batcher or run_directly))
     finally:
         if batcher:
