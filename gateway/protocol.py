@@ -44,7 +44,6 @@ class Protocol(HttpToolsProtocol):
         # As the cycle ends a response it sent itself: the body still to come is skipped,
         # and the connection goes on to its next request or closes.
         cycle.response_complete = True
-        cycle.message_event.set()
         if not cycle.keep_alive:
             cycle.transport.close()
         cycle.on_response()

@@ -93,7 +93,6 @@ class Tab:
         self.wakes_at: float | None = None
         self.holding = False  # refused: the next ping is the same request again
         self.held: list[float] = []  # while holding: when each piece of news arose
-        self.known = False  # the server has acknowledged this session
         self.done = False
 
     def due(self) -> float:
@@ -131,7 +130,6 @@ class Tab:
     def _open(self, now: float) -> None:
         """A new session: track, then pings at the interval the answer tells."""
         self.holding, self.held = False, []
-        self.known = False
         session = Session(
             session_id=new_session_id(now), user_id=self.user_id, opened_at=wall_ms(now)
         )
@@ -153,7 +151,7 @@ class Tab:
         unknown to the server: its beacon would be answered 404 (the browser client
         sends it and ignores the answer), so the tab sends none."""
         assert self.session is not None
-        if self.plan.beacon and self.known and self.api.exit(self.session.session_id):
+        if self.plan.beacon and self.session.confirmed and self.api.exit(self.session.session_id):
             self._acknowledged(now)
             self._end(now, "exit")
         else:
@@ -218,7 +216,6 @@ class Tab:
             self.session.heartbeat(wall_ms(moment), answered)
         self.last_ack = sent
         self.holding, self.held = False, []
-        self.known = True
 
 
 def watch(tabs: list[Tab], clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
