@@ -27,7 +27,9 @@ explain, and no more.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+
+import msgspec
 
 from loadtest import intervals
 from loadtest.intervals import Interval
@@ -52,22 +54,49 @@ def owed(sessions: Iterable[Session], window: Interval, cap_ms: int) -> list[Int
     return intervals.intersect(per_session, [window])
 
 
-def allowance_ms(
-    owed_time: list[Interval], sessions: Iterable[Session], cap_ms: int
-) -> tuple[int, int]:
-    """How far request latency can move the server's credit from ``owed_time``: less by
+def allowance_ms(sessions: Iterable[Session], window: Interval, cap_ms: int) -> tuple[int, int]:
+    """How far request latency can move the server's credit from the owed time: less by
     the latencies of the requests that made its start edges (stamped later, a stretch
     starts later), more by those that made its end edges. A capped stretch ends ``cap``
     after the request that began it, and moves with it. Edges no request made (the
-    content window's) cannot move. Returns (less, more)."""
-    latency: dict[int, int] = {}
+    content window's) cannot move. Each session's edges move before the union: a tab's
+    late start may uncover time another tab's owed time had hidden. Returns (less, more)."""
+    owed_time: list[Interval] = []
+    least: list[Interval] = []
+    most: list[Interval] = []
     for session in sessions:
-        for sent, answered in session.heartbeats:
-            for edge in (sent, sent + cap_ms):
-                latency[edge] = max(latency.get(edge, 0), answered - sent)
-    less = sum(latency.get(start, 0) for start, _ in owed_time)
-    more = sum(latency.get(end, 0) for _, end in owed_time)
-    return less, more
+        latency = _latencies(session, cap_ms)
+        for start, end in intervals.intersect(session.visible, creditable(session, cap_ms)):
+            owed_time.append((start, end))
+            least.append((start + latency.get(start, 0), end))
+            most.append((start, end + latency.get(end, 0)))
+    base = intervals.length(intervals.intersect(owed_time, [window]))
+    fewest = intervals.length(intervals.intersect(least, [window]))
+    return base - fewest, intervals.length(intervals.intersect(most, [window])) - base
+
+
+def _latencies(session: Session, cap_ms: int) -> dict[int, int]:
+    """Edge -> the latency of the request that made it (its answer - its sending)."""
+    latency: dict[int, int] = {}
+    for sent, answered in session.heartbeats:
+        for edge in (sent, sent + cap_ms):
+            latency[edge] = max(latency.get(edge, 0), answered - sent)
+    return latency
+
+
+def outcomes(sessions: list[Session]) -> Iterator[list[Session]]:
+    """Every way the server may have ended a person's sessions: a beacon sent late
+    (``late_exit``) either applied or met a session the sweeper had closed at the
+    heartbeat before it (R-SEM-5), which the contract allows alike."""
+    choices = [(s, _swept(s)) if s.ended_by == "late_exit" else (s,) for s in sessions]
+    return (list(outcome) for outcome in itertools.product(*choices))
+
+
+def _swept(session: Session) -> Session:
+    """The session without its beacon and the news the beacon carried (answered with it)."""
+    beacon_answered = session.heartbeats[-1][1]
+    kept = [beat for beat in session.heartbeats if beat[1] != beacon_answered]
+    return msgspec.structs.replace(session, heartbeats=kept)
 
 
 def last_seen(session: Session) -> int:

@@ -27,13 +27,16 @@ from loadtest.intervals import Interval
 
 # How a session ended, as its tab saw it:
 #   exit     the tab closed and the server accepted its exit beacon
+#   late_exit the server accepted the beacon, but it came after a silence longer than
+#            the stale limit (the tab's pings refused meanwhile): the sweeper may have
+#            closed the session at its last heartbeat first, the beacon then a no-op
 #   vanished the tab closed without a beacon (crash, killed app, lost network) or the
 #            beacon failed: the sweeper closes it at its last heartbeat
 #   timeout  the tab went silent on purpose (a locked phone) for longer than the stale
 #            limit and its next ping was answered 409 session_closed, as expected
 #   refused  409 session_closed while the tab was pinging on schedule: not expected
 #   stopped  still open when the load stopped (treated like ``vanished``)
-Ending = Literal["exit", "vanished", "timeout", "refused", "stopped"]
+Ending = Literal["exit", "late_exit", "vanished", "timeout", "refused", "stopped"]
 
 _WALL_OFFSET = time.time() - time.monotonic()
 

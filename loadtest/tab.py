@@ -149,11 +149,14 @@ class Tab:
     def _close(self, now: float) -> None:
         """The page goes away. A session whose track was refused and never applied is
         unknown to the server: its beacon would be answered 404 (the browser client
-        sends it and ignores the answer), so the tab sends none."""
+        sends it and ignores the answer), so the tab sends none. A beacon answered past the
+        stale limit since the last acknowledged request may have met a session the
+        sweeper had closed: the ledger says so (``late_exit``)."""
         assert self.session is not None
         if self.plan.beacon and self.session.confirmed and self.api.exit(self.session.session_id):
+            late = self.clock() - self.last_ack > self.rules.stale_after
             self._acknowledged(now)
-            self._end(now, "exit")
+            self._end(now, "late_exit" if late else "exit")
         else:
             self._end(now, "vanished")
 
