@@ -136,8 +136,7 @@ class Flusher:
 
     async def ack(self, batch: list[Part]) -> None:
         for part in batch:
-            stored = [s.session_id for s in part.sessions if s.exists and s.hot.stored is None]
-            await self.store.ack(part.webinar_id, part.watermark, part.closed_ids, stored)
+            await self.store.ack(part.webinar_id, part.watermark, part.closed_ids, part.sessions)
 
     async def release(self, batch: list[Part]) -> None:
         for part in batch:

@@ -28,8 +28,8 @@ ON CONFLICT (webinar_id, session_id, entered_at) DO UPDATE SET
     exited_at = excluded.exited_at,
     last_heartbeat_at = excluded.last_heartbeat_at,
     watched_seconds_raw = excluded.watched_seconds_raw,
-    watched_intervals = excluded.watched_intervals,
-    active_intervals = excluded.active_intervals,
+    watched_intervals = s.watched_intervals + excluded.watched_intervals,  -- what is new
+    active_intervals = s.active_intervals + excluded.active_intervals,
     closed_reason = excluded.closed_reason,
     is_visible = excluded.is_visible,
     is_active = excluded.is_active,

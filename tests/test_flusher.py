@@ -169,6 +169,50 @@ async def test_replaying_an_old_batch_changes_nothing(store, flusher, redis, pg,
     assert newer["watched_seconds_raw"] == Decimal("100.000")
 
 
+def spans(r: asyncpg.Record, column: str) -> list[tuple[int, int]]:
+    return [(x.lower, x.upper) for x in r[column]]
+
+
+async def test_a_flush_reads_only_the_intervals_not_yet_written(store, flusher, redis, pg, webinar):
+    """Each gap closes a run into the session's log; a flush reads only the log past the
+    session's marks and unites it with the row, which stays the whole log, however old
+    the session. A replayed or old batch moves no mark back."""
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    for step in range(1, 9):  # hidden, visible, hidden ...: credit [0, 10), [20, 30), ...
+        await store.ping(webinar, "s1", "", f"r{step}", visible=step % 2 == 0, now_ms=at(10 * step))
+        if step in (3, 6):
+            await flusher.cycle(now_ms=at(10 * step + 1))
+    old = await flusher.read(now_ms=at(81))
+    (collected,) = old[0].sessions
+    assert collected.intervals == [(at(40), at(50)), (at(60), at(70))]  # the rest is written
+    assert collected.active_intervals == collected.intervals
+    await flusher.write(old)  # committed, then the process dies before ack
+    await flusher.cycle(now_ms=at(82))  # the same intervals again: a union changes nothing
+    r = (await rows(pg))["s1"]
+    whole = [(at(a), at(a + 10)) for a in (0, 20, 40, 60)]
+    assert spans(r, "watched_intervals") == spans(r, "active_intervals") == whole
+    marks = await redis.hmget(keys.session(webinar, "s1"), "logged", "active_logged")
+    assert marks == [b"48", b"48"]  # three closed runs of 16 bytes each
+    await flusher.ack(old)
+    assert await redis.hmget(keys.session(webinar, "s1"), "logged", "active_logged") == marks
+    await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_a_session_without_marks_is_written_whole(store, flusher, redis, pg, webinar):
+    """A session stored before the marks existed (or whose marks were lost) is read with
+    its whole log: the union with its row is exact all the same."""
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    for step in range(1, 5):
+        await store.ping(webinar, "s1", "", f"r{step}", visible=step % 2 == 0, now_ms=at(10 * step))
+    await flusher.cycle(now_ms=at(41))
+    await redis.hdel(keys.session(webinar, "s1"), "logged", "active_logged")
+    await store.ping(webinar, "s1", "", "r5", visible=False, now_ms=at(50))
+    await flusher.cycle(now_ms=at(51))
+    whole = [(at(0), at(10)), (at(20), at(30)), (at(40), at(50))]
+    assert spans((await rows(pg))["s1"], "watched_intervals") == whole
+    await assert_matches_redis(redis, pg, webinar)
+
+
 async def test_two_flushers_at_once_equal_one(store, redis, pg_pool, pg, settings, webinar):
     a = Flusher(Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=7))
     b = Flusher(Backends(redis, pg_pool, store), with_settings(settings, flush_batch_size=7))

@@ -85,13 +85,25 @@ class Collected(NamedTuple):
 
     @property
     def intervals(self) -> list[tuple[int, int]]:
-        """The credited intervals [from, to) in ms."""
+        """The credited intervals [from, to) in ms not yet in Postgres, the current run
+        included: its row's intervals are their union with these."""
         return intervals(self.log, self.hot.run_from, self.hot.run_to)
 
     @property
     def active_intervals(self) -> list[tuple[int, int]]:
-        """The credited intervals during which the client was active."""
+        """Likewise, the credited intervals during which the client was active."""
         return intervals(self.active_log, self.hot.active_run_from, self.hot.active_run_to)
+
+    @property
+    def marks(self) -> tuple[int, int] | None:
+        """The bytes of both logs in Postgres once this snapshot is written, if that
+        moves the session's marks (ack.lua); None if they stay."""
+        if not self.exists or self.hot.exited_at is not None:  # retired instead
+            return None
+        if self.hot.stored and not self.log and not self.active_log:
+            return None
+        logged, active_logged = int(self.hot.logged or 0), int(self.hot.active_logged or 0)
+        return logged + len(self.log), active_logged + len(self.active_log)
 
 
 def intervals(log: bytes, run_from: str | None, run_to: str | None) -> list[tuple[int, int]]:
@@ -264,7 +276,7 @@ class SessionStore:
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields, details (until its row is
-        stored) and interval logs."""
+        stored) and the parts of its interval logs not yet in Postgres."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, [])
         return [
@@ -277,16 +289,19 @@ class SessionStore:
         webinar_id: UUID,
         watermark: int,
         closed_ids: Sequence[str] = (),
-        stored_ids: Sequence[str] = (),
+        written: Sequence[Collected] = (),
     ) -> int:
         """After a commit: moves the watermark to ``watermark``, retires the closed
-        sessions written to tombstones and marks the rows inserted as stored. Returns
-        the sessions retired."""
+        sessions written to tombstones and moves the marks of the sessions ``written``
+        (``Collected.marks``). Returns the sessions retired."""
         script_keys = [keys.flushed(webinar_id), keys.closed(webinar_id)]
         for session_id in closed_ids:
             script_keys += keys.session_record(webinar_id, session_id)
-        script_keys += [keys.session(webinar_id, session_id) for session_id in stored_ids]
-        args = [watermark, self.tombstone_ttl_seconds, *closed_ids]
+        args = [watermark, self.tombstone_ttl_seconds, len(closed_ids), *closed_ids]
+        for session in written:
+            if session.marks is not None:
+                script_keys.append(keys.session(webinar_id, session.session_id))
+                args += session.marks
         return int(await self._call(self.scripts.ack, script_keys, args))
 
     async def sweep(
