@@ -3,8 +3,10 @@
 One cycle asks each webinar of the working set what it owes (``pending.lua``: closed
 sessions, and open ones whose last change is at or after the webinar's watermark), reads
 up to ``FLUSH_BATCH_SIZE`` of them, writes them in one transaction with a
-version-guarded upsert, and only after the commit moves each watermark forward and
-retires the closed sessions written (``ack.lua``). A crash at any point leaves the
+version-guarded upsert, and only after the commit moves each watermark forward, trims
+the intervals written from the sessions' logs (a row's intervals are a union with the
+ones a batch carries: a session's flush costs what changed, not its age) and retires
+the closed sessions written (``ack.lua``). A crash at any point leaves the
 watermark where it was, so the next cycle writes again; a replayed write of an old
 version changes nothing. A webinar with nothing open, owed or present leaves the working
 set (``rest.lua``). Replicas share webinars through leases, and stay correct without them.

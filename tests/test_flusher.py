@@ -16,6 +16,7 @@ from flusher.rows import UPSERT, columns, row
 from watchtime import keys, sessions
 from watchtime.backends import Backends
 from watchtime.fields import SESSION_FIELDS
+from watchtime.limits import MAX_INTERVALS_PER_SESSION
 from watchtime.sessions import SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]
@@ -44,20 +45,29 @@ def ms(value: object) -> int:
     return round(value.timestamp() * 1000)  # type: ignore[attr-defined]
 
 
+def spans(r: asyncpg.Record, column: str) -> list[tuple[int, int]]:
+    return [(x.lower, x.upper) for x in r[column]]
+
+
 async def assert_matches_redis(redis: Redis, pg: asyncpg.Connection, webinar: UUID) -> None:
-    """Every open session in Redis equals its row, field by field."""
+    """Every open session in Redis equals its row, field by field. Redis keeps only the
+    intervals not yet trimmed (``logged`` bytes of its log are): the row ends with them,
+    holds as many more as were trimmed, and they add up to the watched time."""
     stored = await rows(pg)
     for session_id in [m.decode() for m in await redis.zrange(keys.active(webinar), 0, -1)]:
         s, r = await hot(redis, webinar, session_id), stored[session_id]
         log = await redis.get(keys.intervals(webinar, session_id)) or b""
-        expected_intervals = sessions.intervals(log, s.get("run_from"), s.get("run_to"))
+        kept = sessions.intervals(log, s.get("run_from"), s.get("run_to"))
         assert (r["version"], ms(r["last_heartbeat_at"]), r["ping_count"]) == (
             int(s["version"]),
             int(s["last_heartbeat_at"]),
             int(s["ping_count"]),
         )
         assert r["watched_seconds_raw"] == Decimal(s["watched_ms"]) / 1000
-        assert [(x.lower, x.upper) for x in r["watched_intervals"]] == expected_intervals
+        written = spans(r, "watched_intervals")
+        assert len(written) == int(s.get("logged", 0)) // 16 + len(kept)
+        assert written[len(written) - len(kept) :] == kept
+        assert sum(b - a for a, b in written) == int(s["watched_ms"])
 
 
 async def test_a_closed_session_arrives_exactly_and_retires(store, flusher, redis, pg, webinar):
@@ -169,14 +179,10 @@ async def test_replaying_an_old_batch_changes_nothing(store, flusher, redis, pg,
     assert newer["watched_seconds_raw"] == Decimal("100.000")
 
 
-def spans(r: asyncpg.Record, column: str) -> list[tuple[int, int]]:
-    return [(x.lower, x.upper) for x in r[column]]
-
-
 async def test_a_flush_reads_only_the_intervals_not_yet_written(store, flusher, redis, pg, webinar):
-    """Each gap closes a run into the session's log; a flush reads only the log past the
-    session's marks and unites it with the row, which stays the whole log, however old
-    the session. A replayed or old batch moves no mark back."""
+    """Each gap closes a run into the session's log; a flush reads only the runs not yet
+    in Postgres, unites them with the row, which holds them all however old the session,
+    and then trims them from Redis. A replayed or old batch trims nothing more."""
     await store.track(webinar, "s1", "", now_ms=at(0))
     for step in range(1, 9):  # hidden, visible, hidden ...: credit [0, 10), [20, 30), ...
         await store.ping(webinar, "s1", "", f"r{step}", visible=step % 2 == 0, now_ms=at(10 * step))
@@ -192,24 +198,47 @@ async def test_a_flush_reads_only_the_intervals_not_yet_written(store, flusher, 
     whole = [(at(a), at(a + 10)) for a in (0, 20, 40, 60)]
     assert spans(r, "watched_intervals") == spans(r, "active_intervals") == whole
     marks = await redis.hmget(keys.session(webinar, "s1"), "logged", "active_logged")
-    assert marks == [b"48", b"48"]  # three closed runs of 16 bytes each
+    assert marks == [b"48", b"48"]  # three closed runs of 16 bytes each, all written
+    logs = keys.intervals(webinar, "s1"), keys.active_intervals(webinar, "s1")
+    assert await redis.exists(*logs) == 0
     await flusher.ack(old)
     assert await redis.hmget(keys.session(webinar, "s1"), "logged", "active_logged") == marks
     await assert_matches_redis(redis, pg, webinar)
+    await store.ping(webinar, "s1", "", "r9", visible=False, now_ms=at(90))  # closes a run
+    assert await redis.strlen(logs[0]) == 16
 
 
-async def test_a_session_without_marks_is_written_whole(store, flusher, redis, pg, webinar):
-    """A session stored before the marks existed (or whose marks were lost) is read with
-    its whole log: the union with its row is exact all the same."""
+async def test_the_interval_cap_counts_the_runs_trimmed(store, flusher, redis, pg, webinar):
+    """Past MAX_INTERVALS_PER_SESSION a session's gaps merge into its run; the runs already
+    trimmed into Postgres count towards the cap, so the row keeps within it too."""
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    for step in range(1, 2 * MAX_INTERVALS_PER_SESSION + 8):
+        await store.ping(webinar, "s1", "", f"r{step}", visible=step % 2 == 0, now_ms=at(10 * step))
+        if step % 50 == 0:
+            await flusher.cycle(now_ms=at(10 * step + 1))
+    await flusher.cycle(now_ms=at(10_000))
+    r = (await rows(pg))["s1"]
+    assert len(spans(r, "watched_intervals")) == MAX_INTERVALS_PER_SESSION
+    await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_a_session_stored_before_the_marks_is_written_whole(
+    store, flusher, redis, pg, webinar
+):
+    """A session whose row was stored before the logs were trimmed has its whole log in
+    Redis and no marks: the union with its row is exact all the same, and then trimmed."""
     await store.track(webinar, "s1", "", now_ms=at(0))
     for step in range(1, 5):
         await store.ping(webinar, "s1", "", f"r{step}", visible=step % 2 == 0, now_ms=at(10 * step))
+    whole_log = await redis.get(keys.intervals(webinar, "s1"))
     await flusher.cycle(now_ms=at(41))
     await redis.hdel(keys.session(webinar, "s1"), "logged", "active_logged")
+    await redis.set(keys.intervals(webinar, "s1"), whole_log)  # as an older release left it
     await store.ping(webinar, "s1", "", "r5", visible=False, now_ms=at(50))
     await flusher.cycle(now_ms=at(51))
     whole = [(at(0), at(10)), (at(20), at(30)), (at(40), at(50))]
     assert spans((await rows(pg))["s1"], "watched_intervals") == whole
+    assert await redis.hget(keys.session(webinar, "s1"), "logged") == b"32"
     await assert_matches_redis(redis, pg, webinar)
 
 

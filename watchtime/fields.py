@@ -27,7 +27,7 @@ class Hot(NamedTuple):
     ping_count: str | None
     version: str | None
     stored: str | None  # set once the row is in Postgres
-    logged: str | None  # bytes of the interval log in Postgres: the flusher sends the rest
+    logged: str | None  # bytes of the interval log in Postgres, trimmed from it in Redis
     active_logged: str | None  # likewise of the active interval log
     run_from: str | None  # the current runs of watched and active time (lib.lua log_credit)
     run_to: str | None

@@ -276,7 +276,7 @@ class SessionStore:
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields, details (until its row is
-        stored) and the parts of its interval logs not yet in Postgres."""
+        stored) and its interval logs, which hold what is not yet in Postgres."""
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, [])
         return [
@@ -292,15 +292,18 @@ class SessionStore:
         written: Sequence[Collected] = (),
     ) -> int:
         """After a commit: moves the watermark to ``watermark``, retires the closed
-        sessions written to tombstones and moves the marks of the sessions ``written``
-        (``Collected.marks``). Returns the sessions retired."""
+        sessions written to tombstones and trims the logs of the sessions ``written`` to
+        what is not yet in Postgres (``Collected.marks``). Returns the sessions retired."""
         script_keys = [keys.flushed(webinar_id), keys.closed(webinar_id)]
         for session_id in closed_ids:
             script_keys += keys.session_record(webinar_id, session_id)
         args = [watermark, self.tombstone_ttl_seconds, len(closed_ids), *closed_ids]
         for session in written:
             if session.marks is not None:
-                script_keys.append(keys.session(webinar_id, session.session_id))
+                session_key, _, log, active_log = keys.session_record(
+                    webinar_id, session.session_id
+                )
+                script_keys += [session_key, log, active_log]
                 args += session.marks
         return int(await self._call(self.scripts.ack, script_keys, args))
 
