@@ -15,7 +15,7 @@ request when it runs it, not when the viewer sent it. Both figures are printed.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -155,32 +155,22 @@ def _check(
     """The person judged by the outcome of their sessions the report fits best (the
     contract may allow more than one: ``expected.outcomes``)."""
     confirmed = [s for s in sessions if s.confirmed]
-    check = PersonCheck(
+    person = functools.partial(
+        PersonCheck,
         viewer=viewer,
-        owed_seconds=0.0,
-        latency_less=0.0,
-        latency_more=0.0,
         reported_seconds=row.watched_seconds if row else 0.0,
         sessions=len(confirmed),
         unconfirmed=len(sessions) - len(confirmed),
         reported_sessions=row.sessions if row else 0,
         beacon_only=all(s.ended_by == "exit" for s in sessions),
     )
-    judged = (_owed(check, o, window, cap_ms) for o in expected.outcomes(confirmed))
-    return min(judged, key=lambda c: c.excess)
 
+    def judged(outcome: list[Session]) -> PersonCheck:
+        less, more = expected.allowance_ms(outcome, window, cap_ms)
+        owed = intervals.length(expected.owed(outcome, window, cap_ms))
+        return person(owed_seconds=owed / 1000, latency_less=less / 1000, latency_more=more / 1000)
 
-def _owed(
-    check: PersonCheck, sessions: list[Session], window: tuple[int, int], cap_ms: int
-) -> PersonCheck:
-    owed = expected.owed(sessions, window, cap_ms)
-    less, more = expected.allowance_ms(sessions, window, cap_ms)
-    return dataclasses.replace(
-        check,
-        owed_seconds=intervals.length(owed) / 1000,
-        latency_less=less / 1000,
-        latency_more=more / 1000,
-    )
+    return min(map(judged, expected.outcomes(confirmed)), key=lambda c: c.excess)
 
 
 FIGURES = (

@@ -46,11 +46,14 @@ def creditable(session: Session, cap_ms: int) -> list[Interval]:
     return [(a, min(b, a + cap_ms)) for a, b in itertools.pairwise(beats)]
 
 
+def session_owed(session: Session, cap_ms: int) -> list[Interval]:
+    """One session's owed time: really visible and creditable."""
+    return intervals.intersect(session.visible, creditable(session, cap_ms))
+
+
 def owed(sessions: Iterable[Session], window: Interval, cap_ms: int) -> list[Interval]:
     """A person's owed watch time: the union over their sessions, clipped to the window."""
-    per_session = [
-        i for s in sessions for i in intervals.intersect(s.visible, creditable(s, cap_ms))
-    ]
+    per_session = [i for s in sessions for i in session_owed(s, cap_ms)]
     return intervals.intersect(per_session, [window])
 
 
@@ -66,7 +69,7 @@ def allowance_ms(sessions: Iterable[Session], window: Interval, cap_ms: int) -> 
     most: list[Interval] = []
     for session in sessions:
         latency = _latencies(session, cap_ms)
-        for start, end in intervals.intersect(session.visible, creditable(session, cap_ms)):
+        for start, end in session_owed(session, cap_ms):
             owed_time.append((start, end))
             least.append((start + latency.get(start, 0), end))
             most.append((start, end + latency.get(end, 0)))

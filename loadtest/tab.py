@@ -154,7 +154,7 @@ class Tab:
         sweeper had closed: the ledger says so (``late_exit``)."""
         assert self.session is not None
         if self.plan.beacon and self.session.confirmed and self.api.exit(self.session.session_id):
-            late = self.clock() - self.last_ack > self.rules.stale_after
+            late = self._silent_past_stale_limit(self.clock())
             self._acknowledged(now)
             self._end(now, "late_exit" if late else "exit")
         else:
@@ -190,7 +190,7 @@ class Tab:
         assert self.session is not None
         if not flip:  # the page's interval timer runs on, whatever the flips do
             self.next_ping = now + behaviour.ping_delay(self.rng, self.interval)
-        closed_expected = now - self.last_ack > self.rules.stale_after
+        closed_expected = self._silent_past_stale_limit(now)
         answer = self.api.ping(self.session.session_id, self.visible, flip, closed_expected)
         if answer is Answer.OK:
             self._acknowledged(now)
@@ -201,6 +201,10 @@ class Tab:
             self._end(now, "timeout" if closed_expected else "refused")
             self.done = False
             self._open(now)
+
+    def _silent_past_stale_limit(self, now: float) -> bool:
+        """Whether the sweeper may have closed the session by ``now``."""
+        return now - self.last_ack > self.rules.stale_after
 
     def _hold(self, now: float, news: bool) -> None:
         """Refused: the next ping is the same request again, after Retry-After and up to

@@ -95,7 +95,7 @@ async def test_a_closed_session_arrives_exactly_and_retires(store, flusher, redi
     )
     assert r["duration_seconds"] == Decimal("250.000")
     assert r["watched_seconds_raw"] == Decimal("200.000")
-    assert [(x.lower, x.upper) for x in r["watched_intervals"]] == [(at(0), at(200))]
+    assert spans(r, "watched_intervals") == [(at(0), at(200))]
     assert (r["is_visible"], r["is_active"], r["ping_count"]) == (False, True, 2)
     assert (
         r["user_agent"],

@@ -299,12 +299,12 @@ class SessionStore:
             script_keys += keys.session_record(webinar_id, session_id)
         args = [watermark, self.tombstone_ttl_seconds, len(closed_ids), *closed_ids]
         for session in written:
-            if session.marks is not None:
+            if (marks := session.marks) is not None:
                 session_key, _, log, active_log = keys.session_record(
                     webinar_id, session.session_id
                 )
                 script_keys += [session_key, log, active_log]
-                args += session.marks
+                args += marks
         return int(await self._call(self.scripts.ack, script_keys, args))
 
     async def sweep(

@@ -32,14 +32,14 @@ end
 if watermark > tonumber(redis.call('GET', KEYS[1]) or '0') then
   redis.call('SET', KEYS[1], watermark)
 end
-local first = 3 + 4 * closed
-for k = first, #KEYS, 3 do
-  local a = 4 + closed + 2 * (k - first) / 3
+local a = 4 + closed  -- the ARGV pair of the session at KEYS[k]
+for k = 3 + 4 * closed, #KEYS, 3 do
   local marks = redis.call('HMGET', KEYS[k], 'version', 'logged', 'active_logged')
   if marks[1] then
     redis.call('HSET', KEYS[k], 'stored', 1,
       'logged', trim(KEYS[k + 1], tonumber(marks[2]) or 0, tonumber(ARGV[a])),
       'active_logged', trim(KEYS[k + 2], tonumber(marks[3]) or 0, tonumber(ARGV[a + 1])))
   end
+  a = a + 2
 end
 return closed

@@ -22,16 +22,16 @@ end
 local function load_session(session_key)
   local v = redis.call('HMGET', session_key, 'user_id', 'last_heartbeat_at', 'visible',
     'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version', 'active',
-    'run_from', 'run_to', 'active_run_from', 'active_run_to', 'logged', 'active_logged')
+    'run_from', 'run_to', 'active_run_from', 'active_run_to')
   if not v[1] then return nil end
   local heartbeat = tonumber(v[2])
   return {user_id = v[1], last_heartbeat_at = heartbeat, visible = v[3],
     closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6]),
     ping_count = tonumber(v[7]), version = tonumber(v[8]), active = v[9],
     run = {from = tonumber(v[10]) or heartbeat, to = tonumber(v[11]) or heartbeat,
-      logged = tonumber(v[14]) or 0},
+      trimmed = 'logged'},
     active_run = {from = tonumber(v[12]) or heartbeat, to = tonumber(v[13]) or heartbeat,
-      logged = tonumber(v[15]) or 0}}
+      trimmed = 'active_logged'}}
 end
 
 -- The hash fields that store the runs credit() moved, to write with the rest.
@@ -80,15 +80,17 @@ end
 -- credit that starts where the run ends extends it, so an unbroken watch stays one
 -- interval and costs no write to the log. A gap closes the run into the log and starts a
 -- new one; past max_intervals the gap is merged instead. The log in Redis holds only the
--- runs not yet in Postgres: run.logged bytes of it were written and trimmed (ack.lua).
+-- runs not yet in Postgres: the session hash's run.trimmed field counts the bytes written
+-- and trimmed (ack.lua), read here only, where a gap makes the cap matter.
 -- Returns the ms added to the intervals, which keeps watched_ms equal to their total.
-local function log_credit(log_key, run, from_ms, to_ms, max_intervals)
+local function log_credit(session_key, log_key, run, from_ms, to_ms, max_intervals)
   if run.to == from_ms or run.from == run.to then
     if run.from == run.to then run.from = from_ms end
     run.to = to_ms
     return to_ms - from_ms
   end
-  if run.logged + redis.call('STRLEN', log_key) >= (max_intervals - 1) * 16 then
+  local trimmed = tonumber(redis.call('HGET', session_key, run.trimmed)) or 0
+  if trimmed + redis.call('STRLEN', log_key) >= (max_intervals - 1) * 16 then
     local added = to_ms - run.to
     run.to = to_ms
     return added
@@ -104,7 +106,7 @@ end
 -- even where a full log merged a gap.
 local function credit_active(k, session, from_ms, to_ms, max_intervals)
   if session.active == '1' then
-    log_credit(k.active_log, session.active_run, from_ms, to_ms, max_intervals)
+    log_credit(k.session, k.active_log, session.active_run, from_ms, to_ms, max_intervals)
   end
 end
 
@@ -118,7 +120,7 @@ local function credit(k, session, now, cap_ms, max_intervals)
   local dt = math.min(math.max(now - from, 0), cap_ms)
   local credited = 0
   if session.visible == '1' and dt > 0 then
-    credited = log_credit(k.log, session.run, from, from + dt, max_intervals)
+    credited = log_credit(k.session, k.log, session.run, from, from + dt, max_intervals)
     credit_active(k, session, from, from + dt, max_intervals)
   end
   return credited, session.watched_ms + credited, math.max(from, now)
