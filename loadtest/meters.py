@@ -20,6 +20,7 @@ import psutil
 import redis
 
 from watchtime.embedded import PostgresServer
+from watchtime.fields import unpack_state
 from watchtime.scripts import source
 
 # Commands the benchmark itself sends to Redis while it measures.
@@ -255,19 +256,19 @@ def _gauges(url: str) -> tuple[float, float]:
     return values[FLUSHER_GAUGES[0]], values[FLUSHER_GAUGES[1]]
 
 
-def redis_total(r: redis.Redis, keys: Iterable[str], field: str, chunk: int = 10_000) -> int:
-    """The sum of one field over many hashes, pipelined."""
+def session_total(r: redis.Redis, keys: Iterable[str], field: str, chunk: int = 10_000) -> int:
+    """The sum of one field of the packed `state` over many session hashes, pipelined."""
     total, batch = 0, []
     for key in keys:
         batch.append(key)
         if len(batch) == chunk:
-            total += _hget_sum(r, batch, field)
+            total += _state_sum(r, batch, field)
             batch = []
-    return total + (_hget_sum(r, batch, field) if batch else 0)
+    return total + (_state_sum(r, batch, field) if batch else 0)
 
 
-def _hget_sum(r: redis.Redis, keys: list[str], field: str) -> int:
+def _state_sum(r: redis.Redis, keys: list[str], field: str) -> int:
     pipe = r.pipeline(transaction=False)
     for key in keys:
-        pipe.hget(key, field)
-    return sum(int(value or 0) for value in pipe.execute())
+        pipe.hget(key, "state")
+    return sum(int(unpack_state(packed)[field]) for packed in pipe.execute() if packed)

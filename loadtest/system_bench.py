@@ -223,7 +223,7 @@ def pg_sessions(psql: Psql, webinars: list[UUID]) -> tuple[int, int]:
 def drain(r: redis.Redis, psql: Psql, audience: Audience, ended: float) -> Figures:
     """Seconds from the end of the load until Postgres holds every session's last state:
     its ping count equals Redis's, for every session."""
-    held = meters.redis_total(
+    held = meters.session_total(
         r, (keys.session(w, s) for w, s in audience.session_keys()), "ping_count"
     )
     expected = (audience.sessions, held)

@@ -28,6 +28,7 @@ from loadtest.tokens import viewer_token as viewer_token  # shared with the load
 from watchtime import keys
 from watchtime.backends import backends
 from watchtime.embedded import free_port
+from watchtime.fields import session_hash
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
@@ -186,9 +187,9 @@ def acknowledged(
     acknowledged, in the shape of ``session_rows``."""
     state = {}
     for session_id in sessions:
-        fields = redis.hgetall(keys.session(webinar, session_id))
-        watched = Decimal(fields[b"watched_ms"].decode()) / 1000
-        state[session_id] = (watched, int(fields[b"ping_count"]))
+        fields = session_hash(redis.hgetall(keys.session(webinar, session_id)))
+        watched = Decimal(fields["watched_ms"]) / 1000
+        state[session_id] = (watched, int(fields["ping_count"]))
     return state
 
 

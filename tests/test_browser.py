@@ -15,6 +15,7 @@ from playwright.sync_api import BrowserContext, Page, Route
 from redis import Redis
 
 from watchtime import keys
+from watchtime.fields import session_hash
 from watchtime.sessions import intervals
 
 # The client pings up to 10 % early (its jitter); margins below are derived from this.
@@ -42,8 +43,7 @@ class Sessions:
         self.webinar_id = webinar_id
 
     def fields(self, session_id: str) -> dict[str, str]:
-        stored = self.redis.hgetall(keys.session(self.webinar_id, session_id))
-        return {field.decode(): value.decode() for field, value in stored.items()}
+        return session_hash(self.redis.hgetall(keys.session(self.webinar_id, session_id)))
 
     def intervals(self, session_id: str) -> list[tuple[int, int]]:
         """The credited visible intervals [from, to) in ms."""

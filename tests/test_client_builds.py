@@ -24,6 +24,7 @@ from support import running
 from gateway import browser_client
 from watchtime import __version__, keys
 from watchtime.embedded import PostgresServer, RedisServer, free_port
+from watchtime.fields import session_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "clients" / "js"
@@ -149,8 +150,7 @@ def embedding_page(build: str, gateway: str, webinar: UUID) -> str:
 
 
 def session(redis: Redis, webinar: UUID, session_id: str) -> dict[str, str]:
-    stored = redis.hgetall(keys.session(webinar, session_id))
-    return {field.decode(): value.decode() for field, value in stored.items()}
+    return session_hash(redis.hgetall(keys.session(webinar, session_id)))
 
 
 def run_build(

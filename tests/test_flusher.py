@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -15,7 +16,7 @@ from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
 from watchtime import keys, sessions
 from watchtime.backends import Backends
-from watchtime.fields import SESSION_FIELDS
+from watchtime.fields import SESSION_FIELDS, session_hash
 from watchtime.limits import MAX_INTERVALS_PER_SESSION
 from watchtime.sessions import SessionStore
 
@@ -37,8 +38,7 @@ async def rows(pg: asyncpg.Connection) -> dict[str, asyncpg.Record]:
 
 
 async def hot(redis: Redis, webinar: UUID, session_id: str) -> dict[str, str]:
-    raw = await redis.hgetall(keys.session(webinar, session_id))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return session_hash(await redis.hgetall(keys.session(webinar, session_id)))
 
 
 def ms(value: object) -> int:
@@ -240,6 +240,27 @@ async def test_a_session_stored_before_the_marks_is_written_whole(
     assert spans((await rows(pg))["s1"], "watched_intervals") == whole
     assert await redis.hget(keys.session(webinar, "s1"), "logged") == b"32"
     await assert_matches_redis(redis, pg, webinar)
+
+
+async def test_a_session_of_the_older_field_by_field_layout_is_written(
+    store, flusher, redis, pg, webinar
+):
+    """A session an older release wrote a field at a time is written from those fields,
+    and after its next change from its packed `state`."""
+    older = {"user_id": "", "entered_at": at(0), "last_heartbeat_at": at(10), "watched_ms": 10_000}
+    older |= {"visible": "1", "active": "0", "ping_count": 1, "version": 2}
+    await redis.hset(keys.session(webinar, "s1"), mapping=older)
+    await redis.set(keys.intervals(webinar, "s1"), struct.pack(">qq", at(0), at(10)))
+    await redis.zadd(keys.active(webinar), {"s1": at(10)})
+    await flusher.cycle(now_ms=at(11))
+    r = (await rows(pg))["s1"]
+    assert (r["watched_seconds_raw"], r["ping_count"], r["version"]) == (Decimal("10.000"), 1, 2)
+    assert spans(r, "watched_intervals") == [(at(0), at(10))]
+    await store.ping(webinar, "s1", "", "r1", now_ms=at(20))
+    await flusher.cycle(now_ms=at(21))
+    r = (await rows(pg))["s1"]
+    assert (r["watched_seconds_raw"], r["ping_count"], r["version"]) == (Decimal("20.000"), 2, 3)
+    assert spans(r, "watched_intervals") == [(at(0), at(20))]  # adjacent runs, one range
 
 
 async def test_two_flushers_at_once_equal_one(store, redis, pg_pool, pg, settings, webinar):

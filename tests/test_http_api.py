@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from support import snapshot, viewer_token, with_settings
 
 from watchtime import keys
+from watchtime.fields import session_hash
 from watchtime.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -45,8 +46,7 @@ def url(webinar: str, path: str) -> str:
 
 
 def session(redis: Redis, webinar: str, session_id: str = S) -> dict[str, str]:
-    raw = redis.hgetall(keys.session(UUID(webinar), session_id))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return session_hash(redis.hgetall(keys.session(UUID(webinar), session_id)))
 
 
 def test_put_get_and_end_a_webinar(client: TestClient, sync_redis: Redis):

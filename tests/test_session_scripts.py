@@ -11,6 +11,7 @@ from support import T0, both_topologies
 
 from watchtime import keys, sessions
 from watchtime.client import REDIS_MAX_CONNECTIONS, RedisClient
+from watchtime.fields import session_hash
 from watchtime.limits import MAX_INTERVALS_PER_SESSION
 from watchtime.sessions import Outcome, SessionStore
 
@@ -36,8 +37,7 @@ async def every_key(redis: RedisClient) -> list[bytes]:
 
 
 async def session(redis: Redis, webinar: UUID, session_id: str = S) -> dict[str, str]:
-    raw = await redis.hgetall(keys.session(webinar, session_id))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return session_hash(await redis.hgetall(keys.session(webinar, session_id)))
 
 
 async def intervals(redis: Redis, webinar: UUID, session_id: str = S) -> list[tuple[int, int]]:
@@ -45,6 +45,22 @@ async def intervals(redis: Redis, webinar: UUID, session_id: str = S) -> list[tu
     s = await session(redis, webinar, session_id)
     pairs = sessions.intervals(log, s.get("run_from"), s.get("run_to"))
     return [(a - T0, b - T0) for a, b in pairs]
+
+
+async def test_a_session_of_the_older_field_by_field_layout_goes_on(store, redis, webinar):
+    """A session an older release wrote a field at a time, with no current runs, credits
+    as before; its next change packs its fields into `state`, which every read prefers."""
+    older = {"user_id": "", "entered_at": at(0), "last_heartbeat_at": at(10), "watched_ms": 10_000}
+    older |= {"visible": "1", "active": "0", "ping_count": 1, "version": 2}
+    await redis.hset(keys.session(webinar, S), mapping=older)
+    await redis.zadd(keys.active(webinar), {S: at(10)})
+    assert await ping_at(store, webinar, 30) == Outcome("ok", 20_000, 30_000)
+    s = await session(redis, webinar)
+    assert (s["watched_ms"], s["ping_count"], s["version"]) == ("30000", "2", "3")
+    assert (s["last_heartbeat_at"], s["visible"], s["active"]) == (str(at(30)), "1", "1")
+    assert await intervals(redis, webinar) == [(10_000, 30_000)]
+    [collected] = await store.collect(webinar, [S])
+    assert (collected.hot.watched_ms, collected.hot.version) == ("30000", "3")
 
 
 async def test_worked_example_of_spec_section_5(store: SessionStore, redis: Redis, webinar: UUID):
@@ -102,6 +118,7 @@ async def test_track_creates_the_session_with_the_spec_fields(store, redis, webi
         "active": "1",
         "ping_count": "0",
         "version": "1",
+        **dict.fromkeys(("run_from", "run_to", "active_run_from", "active_run_to"), str(at(5))),
     }
     stored = await redis.hgetall(keys.extras(webinar, S))
     assert stored == {b"user_agent": extras["user_agent"].encode(), b"ip_address": b"127.0.0.1"}

@@ -34,7 +34,7 @@ if watermark > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 local a = 4 + closed  -- the ARGV pair of the session at KEYS[k]
 for k = 3 + 4 * closed, #KEYS, 3 do
-  local marks = redis.call('HMGET', KEYS[k], 'version', 'logged', 'active_logged')
+  local marks = redis.call('HMGET', KEYS[k], 'user_id', 'logged', 'active_logged')
   if marks[1] then
     redis.call('HSET', KEYS[k], 'stored', 1,
       'logged', trim(KEYS[k + 1], tonumber(marks[2]) or 0, tonumber(ARGV[a])),

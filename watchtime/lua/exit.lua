@@ -14,7 +14,6 @@ if not session then return {known and 'no_session' or 'no_webinar'} end
 local refused = refusal(session, user_id)
 if refused then return refused end
 
-local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
-close_session(k, session_id, session, heartbeat, 'exit', now,
-  {'watched_ms', watched, 'last_heartbeat_at', heartbeat, unpack(run_fields(session))})
-return {'ok', credited, watched, 0, dormant}
+local credited = credit(k, session, now, cap_ms, max_intervals)
+close_session(k, session_id, session, session.last_heartbeat_at, 'exit', now)
+return {'ok', credited, session.watched_ms, 0, dormant}

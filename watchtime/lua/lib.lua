@@ -15,29 +15,47 @@ local function viewer_of(user_id, session_id)
   return GUEST_PREFIX .. session_id
 end
 
--- The fields every script decides on, in one read; nil when the session was never seen.
--- run and active_run are the current, unbroken runs of watched and active time, [from, to)
--- in ms (log_credit); a session opened before they were kept here has none yet, which
--- reads as an empty run at its heartbeat.
-local function load_session(session_key)
-  local v = redis.call('HMGET', session_key, 'user_id', 'last_heartbeat_at', 'visible',
-    'closed_reason', 'last_request', 'watched_ms', 'ping_count', 'version', 'active',
-    'run_from', 'run_to', 'active_run_from', 'active_run_to')
-  if not v[1] then return nil end
-  local heartbeat = tonumber(v[2])
-  return {user_id = v[1], last_heartbeat_at = heartbeat, visible = v[3],
-    closed_reason = v[4], last_request = v[5], watched_ms = tonumber(v[6]),
-    ping_count = tonumber(v[7]), version = tonumber(v[8]), active = v[9],
-    run = {from = tonumber(v[10]) or heartbeat, to = tonumber(v[11]) or heartbeat,
-      trimmed = 'logged'},
-    active_run = {from = tonumber(v[12]) or heartbeat, to = tonumber(v[13]) or heartbeat,
-      trimmed = 'active_logged'}}
+-- A session's `state` field, the fields every change writes packed into one
+-- (STATE_FORMAT, in the order of watchtime/fields.py STATE): one HSET field a ping.
+local function pack_state(s)
+  return struct.pack(STATE_FORMAT, s.last_heartbeat_at, s.watched_ms, s.run.from, s.run.to,
+    s.active_run.from, s.active_run.to, s.ping_count, s.version, s.visible, s.active)
 end
 
--- The hash fields that store the runs credit() moved, to write with the rest.
-local function run_fields(session)
-  return {'run_from', session.run.from, 'run_to', session.run.to,
-    'active_run_from', session.active_run.from, 'active_run_to', session.active_run.to}
+-- run and active_run are the current, unbroken runs of watched and active time, [from, to)
+-- in ms (log_credit); `trimmed` names the hash field counting their log's bytes in Postgres.
+local function with_runs(s, run_from, run_to, active_from, active_to)
+  s.run = {from = run_from, to = run_to, trimmed = 'logged'}
+  s.active_run = {from = active_from, to = active_to, trimmed = 'active_logged'}
+  return s
+end
+
+local function unpack_state(s, packed)
+  local run_from, run_to, active_from, active_to
+  s.last_heartbeat_at, s.watched_ms, run_from, run_to, active_from, active_to, s.ping_count,
+    s.version, s.visible, s.active = struct.unpack(STATE_FORMAT, packed)
+  return with_runs(s, run_from, run_to, active_from, active_to)
+end
+
+-- A session written by an older release keeps these fields one by one, and maybe no runs
+-- (read as empty runs at its heartbeat); its next change writes `state`, which wins.
+local function unpack_fields(s, session_key)
+  local v = redis.call('HMGET', session_key, 'last_heartbeat_at', 'watched_ms', 'ping_count',
+    'version', 'visible', 'active', 'run_from', 'run_to', 'active_run_from', 'active_run_to')
+  local heartbeat = tonumber(v[1])
+  s.last_heartbeat_at, s.watched_ms = heartbeat, tonumber(v[2])
+  s.ping_count, s.version, s.visible, s.active = tonumber(v[3]), tonumber(v[4]), v[5], v[6]
+  return with_runs(s, tonumber(v[7]) or heartbeat, tonumber(v[8]) or heartbeat,
+    tonumber(v[9]) or heartbeat, tonumber(v[10]) or heartbeat)
+end
+
+-- The fields every script decides on, in one read; nil when the session was never seen.
+local function load_session(session_key)
+  local v = redis.call('HMGET', session_key, 'user_id', 'closed_reason', 'last_request', 'state')
+  if not v[1] then return nil end
+  local s = {user_id = v[1], closed_reason = v[2], last_request = v[3]}
+  if v[4] then return unpack_state(s, v[4]) end
+  return unpack_fields(s, session_key)
 end
 
 -- What the scripts need of the webinar: whether it is known (its schedule is mirrored),
@@ -60,9 +78,9 @@ end
 -- write of a ping has to mark it. extras_json is a JSON object of details written once (one
 -- argument instead of many: it is sent with every ping and decoded only here).
 local function open_session(k, session_id, user_id, now, visible, active, pings, extras_json)
-  redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now,
-    'last_heartbeat_at', now, 'watched_ms', 0, 'visible', visible, 'active', active,
-    'ping_count', pings, 'version', 1)
+  local s = with_runs({last_heartbeat_at = now, watched_ms = 0, ping_count = pings,
+    version = 1, visible = visible, active = active}, now, now, now, now)
+  redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now, 'state', pack_state(s))
   local fields = {}
   for field, value in pairs(cjson.decode(extras_json)) do
     fields[#fields + 1] = field
@@ -112,18 +130,20 @@ end
 
 -- Credits the interval since the last heartbeat iff the session was visible at its
 -- start (R-SEM-2): clamp(now - last heartbeat, 0, cap), logged as an interval. The
--- heartbeat never moves back, so no second is ever credited twice. Returns the credited
--- ms, the new watched total and the new heartbeat; the caller writes them and
--- run_fields(session) to the hash.
-local function credit(k, session, now, cap_ms, max_intervals)
-  local from = session.last_heartbeat_at
+-- heartbeat never moves back, so no second is ever credited twice. Moves the session's
+-- watched time, runs and heartbeat, for the caller to write (pack_state); returns the
+-- credited ms.
+local function credit(k, s, now, cap_ms, max_intervals)
+  local from = s.last_heartbeat_at
   local dt = math.min(math.max(now - from, 0), cap_ms)
   local credited = 0
-  if session.visible == '1' and dt > 0 then
-    credited = log_credit(k.session, k.log, session.run, from, from + dt, max_intervals)
-    credit_active(k, session, from, from + dt, max_intervals)
+  if s.visible == '1' and dt > 0 then
+    credited = log_credit(k.session, k.log, s.run, from, from + dt, max_intervals)
+    credit_active(k, s, from, from + dt, max_intervals)
   end
-  return credited, session.watched_ms + credited, math.max(from, now)
+  s.watched_ms = s.watched_ms + credited
+  s.last_heartbeat_at = math.max(from, now)
+  return credited
 end
 
 -- Ends the viewer's presence with their last open tab.
@@ -134,15 +154,16 @@ local function leave(k, viewer)
   end
 end
 
--- Closes an open session; fields are further hash fields to write with it. It leaves
--- the active set for the closed set (score: when it closed, ms), where it waits for the
--- flusher to write it and retire it (ack.lua).
-local function close_session(k, session_id, session, exited_at, reason, now, fields)
+-- Closes an open session at exited_at. It leaves the active set for the closed set
+-- (score: when it closed, ms), where it waits for the flusher to write it and retire it
+-- (ack.lua).
+local function close_session(k, session_id, s, exited_at, reason, now)
+  s.version = s.version + 1
   redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason,
-    'version', session.version + 1, unpack(fields))
+    'state', pack_state(s))
   redis.call('ZREM', k.active, session_id)
   redis.call('ZADD', k.closed, now, session_id)
-  leave(k, viewer_of(session.user_id, session_id))
+  leave(k, viewer_of(s.user_id, session_id))
 end
 
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).

@@ -31,11 +31,10 @@ if visible == session.visible and since < min_interval_ms then
   return {'rate_limited', 0, 0, min_interval_ms - math.max(since, 0)}
 end
 
-local credited, watched, heartbeat = credit(k, session, now, cap_ms, max_intervals)
-redis.call('HSET', k.session, 'watched_ms', watched, 'last_heartbeat_at', heartbeat,
-  'visible', visible, 'active', active, 'last_request', request_id,
-  'ping_count', session.ping_count + 1, 'version', session.version + 1,
-  unpack(run_fields(session)))
-redis.call('ZADD', k.active, heartbeat, session_id)
+local credited = credit(k, session, now, cap_ms, max_intervals)
+session.visible, session.active = visible, active
+session.ping_count, session.version = session.ping_count + 1, session.version + 1
+redis.call('HSET', k.session, 'state', pack_state(session), 'last_request', request_id)
+redis.call('ZADD', k.active, session.last_heartbeat_at, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
-return {'ok', credited, watched, 0, dormant}
+return {'ok', credited, session.watched_ms, 0, dormant}

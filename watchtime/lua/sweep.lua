@@ -14,7 +14,7 @@ for i = 3, #ARGV do
     tabs = KEYS[4]}
   local s = load_session(k.session)
   if s and not s.closed_reason and s.last_heartbeat_at < cutoff then
-    close_session(k, session_id, s, s.last_heartbeat_at, 'timeout', now, {})
+    close_session(k, session_id, s, s.last_heartbeat_at, 'timeout', now)
     closed = closed + 1
   elseif not s or s.closed_reason then
     redis.call('ZREM', k.active, session_id)  -- an index entry without an open session
