@@ -15,8 +15,8 @@ from watchtime import keys
 
 
 class Hot(NamedTuple):
-    """The session hash fields the flusher reads (collect.lua reads them by these names);
-    None where absent. Times in ms."""
+    """A session's fields as the flusher reads them (``hot``: the hash read whole, its
+    packed `state` unpacked); None where absent. Times in ms."""
 
     user_id: str | None
     entered_at: str | None
@@ -69,12 +69,10 @@ _PYTHON_CODES = {"i8": "q", "i4": "i", "c1": "c"}
 STATE_FORMAT = ">" + "".join(code for _, code in STATE)  # Lua's struct
 _STATE_STRUCT = struct.Struct(">" + "".join(_PYTHON_CODES[code] for _, code in STATE))
 
-# What collect.lua reads of a session hash: Hot's fields, of which sessions written by an
-# older release hold STATE's one by one, and `state`, which overrides them.
-READ_FIELDS = (*Hot._fields, "state")
-# A session hash holds those and the last ping's request id; a session closed and
-# written to Postgres keeps only its tombstone (ack.lua).
-SESSION_FIELDS = (*READ_FIELDS, "last_request")
+# A session hash holds Hot's fields, of which sessions written by an older release hold
+# STATE's one by one and later ones pack them into `state`, and the last ping's request
+# id; a session closed and written to Postgres keeps only its tombstone (ack.lua).
+SESSION_FIELDS = (*Hot._fields, "state", "last_request")
 TOMBSTONE_FIELDS = ("user_id", "closed_reason")
 RETIRED_FIELDS = tuple(field for field in SESSION_FIELDS if field not in TOMBSTONE_FIELDS)
 
@@ -88,12 +86,10 @@ def unpack_state(packed: bytes) -> dict[str, str]:
     }
 
 
-def hot(values: Sequence[bytes | None]) -> Hot:
-    """A session from collect.lua's read of ``READ_FIELDS``."""
-    *plain, packed = values
-    fields = zip(Hot._fields, plain, strict=True)
-    text = {name: None if value is None else value.decode() for name, value in fields}
-    return Hot(**(text | (unpack_state(packed) if packed is not None else {})))
+def hot(hash: Sequence[bytes]) -> Hot:
+    """A session from collect.lua's whole read of its hash (field, value, ...)."""
+    fields = session_hash(dict(zip(hash[::2], hash[1::2], strict=True)))
+    return Hot(*map(fields.get, Hot._fields))
 
 
 def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
@@ -105,7 +101,6 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
 
 
 _LUA_LISTS = {
-    "READ_FIELDS": READ_FIELDS,
     "DETAIL_FIELDS": Details._fields,
     "RETIRED_FIELDS": RETIRED_FIELDS,
 }

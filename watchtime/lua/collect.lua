@@ -3,19 +3,24 @@
 -- row's insert: a session marked 'stored' (ack.lua) has its row, so they are not read.
 -- The logs hold only the runs not yet in Postgres (ack.lua trims the rest); the row's
 -- intervals are a union with them, so a session's flush costs what changed, not its age.
+-- The hash is read whole: it holds little beyond what the flusher needs (its packed
+-- `state` is unpacked by watchtime/fields.py), and a whole read beats naming each field.
 -- KEYS: per session: session, extras, log, active log
--- READ_FIELDS, DETAIL_FIELDS: watchtime/fields.py (the packed `state` is unpacked there)
-local stored
-for i, field in ipairs(READ_FIELDS) do
-  if field == 'stored' then stored = i end
+-- DETAIL_FIELDS: watchtime/fields.py
+
+local function is_stored(hash)  -- field, value, field, value, ...
+  for i = 1, #hash, 2 do
+    if hash[i] == 'stored' then return true end
+  end
+  return false
 end
 
 local out = {}
 for i = 1, #KEYS, 4 do
-  local fields = redis.call('HMGET', KEYS[i], unpack(READ_FIELDS))
+  local hash = redis.call('HGETALL', KEYS[i])
   local extras = {}
-  if not fields[stored] then extras = redis.call('HMGET', KEYS[i + 1], unpack(DETAIL_FIELDS)) end
-  out[#out + 1] = {fields, extras, redis.call('GET', KEYS[i + 2]) or '',
+  if not is_stored(hash) then extras = redis.call('HMGET', KEYS[i + 1], unpack(DETAIL_FIELDS)) end
+  out[#out + 1] = {hash, extras, redis.call('GET', KEYS[i + 2]) or '',
     redis.call('GET', KEYS[i + 3]) or ''}
 end
 return out
