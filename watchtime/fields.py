@@ -8,14 +8,14 @@ and lib.lua labels people as ``keys.viewer`` does.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from watchtime import keys
 
 
 class Hot(NamedTuple):
-    """A session's fields as the flusher reads them (``hot``: the hash read whole, its
+    """A session's fields as the flusher reads them (collect.lua: by these names, the
     packed `state` unpacked); None where absent. Times in ms."""
 
     user_id: str | None
@@ -49,8 +49,8 @@ class Details(NamedTuple):
 
 
 # The fields every change of a session writes, packed into its hash's one `state` field:
-# a ping then reads four fields and writes two instead of thirteen, which halves its
-# Redis time. Name and struct code, in their packed order (lib.lua unpacks in this
+# a ping then reads four fields and writes two instead of thirteen, about a fifth less
+# Redis time (BENCHMARKS.md). Name and struct code, in their packed order (lib.lua unpacks in this
 # order): integers big-endian (i8, i4), the two flags one character each. 58 bytes, within
 # the 64 that keep the hash in Redis's compact encoding.
 STATE = (
@@ -86,14 +86,9 @@ def unpack_state(packed: bytes) -> dict[str, str]:
     }
 
 
-def hot(hash: Sequence[bytes]) -> Hot:
-    """A session from collect.lua's whole read of its hash (field, value, ...)."""
-    fields = session_hash(dict(zip(hash[::2], hash[1::2], strict=True)))
-    return Hot(*map(fields.get, Hot._fields))
-
-
 def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
-    """A session hash as read whole (``HGETALL``), its packed state as fields."""
+    """A session hash as read whole (``HGETALL``), its packed state as fields: what the
+    tests and the benchmarks compare."""
     fields = {k.decode(): v for k, v in raw.items()}
     packed = fields.pop("state", None)
     text = {k: v.decode() for k, v in fields.items()}
@@ -101,6 +96,7 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
 
 
 _LUA_LISTS = {
+    "HOT_FIELDS": Hot._fields,
     "DETAIL_FIELDS": Details._fields,
     "RETIRED_FIELDS": RETIRED_FIELDS,
 }
