@@ -8,14 +8,14 @@ and lib.lua labels people as ``keys.viewer`` does.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from watchtime import keys
 
 
 class Hot(NamedTuple):
-    """A session's fields as the flusher reads them (collect.lua: by these names, the
+    """A session's fields as the flusher reads them (``hot``: the hash read whole, its
     packed `state` unpacked); None where absent. Times in ms."""
 
     user_id: str | None
@@ -95,8 +95,28 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
     return text | (unpack_state(packed) if packed is not None else {})
 
 
+def hot(hash: Sequence[bytes]) -> Hot:
+    """A session from collect.lua's whole read of its hash (field, value, ...), its
+    packed state unpacked: in one pass, as this is the flusher's cost per session."""
+    values: list[str | None] = [None] * len(Hot._fields)
+    packed = None
+    pairs = iter(hash)
+    for name, value in zip(pairs, pairs, strict=True):
+        if (at := _HOT_AT.get(name)) is not None:
+            values[at] = value.decode()
+        elif name == b"state":
+            packed = value
+    if packed is not None:
+        for at, item in zip(_STATE_AT, _STATE_STRUCT.unpack(packed), strict=True):
+            values[at] = item.decode() if isinstance(item, bytes) else str(item)
+    return Hot(*values)
+
+
+_HOT_AT = {name.encode(): at for at, name in enumerate(Hot._fields)}
+_STATE_AT = tuple(Hot._fields.index(name) for name, _ in STATE)
+
+
 _LUA_LISTS = {
-    "HOT_FIELDS": Hot._fields,
     "DETAIL_FIELDS": Details._fields,
     "RETIRED_FIELDS": RETIRED_FIELDS,
 }

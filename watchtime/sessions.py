@@ -16,7 +16,7 @@ import msgspec
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from watchtime import keys
+from watchtime import fields, keys
 from watchtime.errors import redis_boundary
 from watchtime.fields import Details, Hot
 from watchtime.limits import MAX_INTERVALS_PER_SESSION
@@ -280,7 +280,7 @@ class SessionStore:
         script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
         replies = await self._call(self.scripts.collect, script_keys, [])
         return [
-            Collected(session_id, Hot(*_texts(hot)), Details(*_texts(details)), log, active)
+            Collected(session_id, fields.hot(hot), Details(*_texts(details)), log, active)
             for session_id, (hot, details, log, active) in zip(session_ids, replies, strict=True)
         ]
 
