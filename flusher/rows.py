@@ -56,15 +56,11 @@ def _ip(text: str | None) -> str | None:
         return None
 
 
-def _ms(text: str | None) -> int | None:
-    return int(text) if text else None
-
-
-def _number(text: str | None) -> int:
+def _required(value: int | None) -> int:
     """A field every open or closed session has (scripts write them together)."""
-    if text is None:
+    if value is None:
         raise ValueError("a session hash without its core fields")
-    return int(text)
+    return value
 
 
 def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
@@ -73,21 +69,21 @@ def row(webinar_id: UUID, session: Collected) -> tuple[Any, ...]:
         webinar_id,
         session.session_id,
         h.user_id or None,
-        _number(h.entered_at),
-        _ms(h.exited_at),
-        _number(h.last_heartbeat_at),
-        _number(h.watched_ms),
+        _required(h.entered_at),
+        h.exited_at,
+        _required(h.last_heartbeat_at),
+        _required(h.watched_ms),
         intervals_literal(session.intervals),
         h.closed_reason,
         h.visible == "1",
         h.active == "1",
-        _number(h.ping_count),
+        _required(h.ping_count),
         d.user_agent,
         d.referrer,
         _ip(d.ip_address),
         d.agency_id,
         d.client_id,
-        _number(h.version),
+        _required(h.version),
         d.visitor_id,
         intervals_literal(session.active_intervals),
     )

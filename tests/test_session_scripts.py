@@ -60,7 +60,7 @@ async def test_a_session_of_the_older_field_by_field_layout_goes_on(store, redis
     assert (s["last_heartbeat_at"], s["visible"], s["active"]) == (str(at(30)), "1", "1")
     assert await intervals(redis, webinar) == [(10_000, 30_000)]
     [collected] = await store.collect(webinar, [S])
-    assert (collected.hot.watched_ms, collected.hot.version) == ("30000", "3")
+    assert (collected.hot.watched_ms, collected.hot.version) == (30_000, 3)
 
 
 async def test_worked_example_of_spec_section_5(store: SessionStore, redis: Redis, webinar: UUID):

@@ -8,7 +8,7 @@ and lib.lua labels people as ``keys.viewer`` does.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from watchtime import keys
@@ -19,22 +19,22 @@ class Hot(NamedTuple):
     packed `state` unpacked); None where absent. Times in ms."""
 
     user_id: str | None
-    entered_at: str | None
-    last_heartbeat_at: str | None
-    watched_ms: str | None
+    entered_at: int | None
+    last_heartbeat_at: int | None
+    watched_ms: int | None
     visible: str | None
     active: str | None
-    exited_at: str | None
+    exited_at: int | None
     closed_reason: str | None
-    ping_count: str | None
-    version: str | None
+    ping_count: int | None
+    version: int | None
     stored: str | None  # set once the row is in Postgres
-    logged: str | None  # bytes of the interval log in Postgres, trimmed from it in Redis
-    active_logged: str | None  # likewise of the active interval log
-    run_from: str | None  # the current runs of watched and active time (lib.lua log_credit)
-    run_to: str | None
-    active_run_from: str | None
-    active_run_to: str | None
+    logged: int | None  # bytes of the interval log in Postgres, trimmed from it in Redis
+    active_logged: int | None  # likewise of the active interval log
+    run_from: int | None  # the current runs of watched and active time (lib.lua log_credit)
+    run_to: int | None
+    active_run_from: int | None
+    active_run_to: int | None
 
 
 class Details(NamedTuple):
@@ -98,21 +98,26 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
 def hot(hash: Sequence[bytes]) -> Hot:
     """A session from collect.lua's whole read of its hash (field, value, ...), its
     packed state unpacked: in one pass, as this is the flusher's cost per session."""
-    values: list[str | None] = [None] * len(Hot._fields)
+    values: list[str | int | None] = [None] * len(Hot._fields)
     packed = None
     pairs = iter(hash)
     for name, value in zip(pairs, pairs, strict=True):
-        if (at := _HOT_AT.get(name)) is not None:
-            values[at] = value.decode()
+        if (reader := _READERS.get(name)) is not None:
+            at, read = reader
+            values[at] = read(value)
         elif name == b"state":
             packed = value
     if packed is not None:
         for at, item in zip(_STATE_AT, _STATE_STRUCT.unpack(packed), strict=True):
-            values[at] = item.decode() if isinstance(item, bytes) else str(item)
-    return Hot(*values)
+            values[at] = item.decode() if isinstance(item, bytes) else item
+    return Hot._make(values)
 
 
-_HOT_AT = {name.encode(): at for at, name in enumerate(Hot._fields)}
+_TEXT_FIELDS = ("user_id", "visible", "active", "closed_reason", "stored")
+_READERS: dict[bytes, tuple[int, Callable[[bytes], str | int]]] = {
+    name.encode(): (at, bytes.decode if name in _TEXT_FIELDS else int)
+    for at, name in enumerate(Hot._fields)
+}
 _STATE_AT = tuple(Hot._fields.index(name) for name, _ in STATE)
 
 

@@ -102,11 +102,13 @@ class Collected(NamedTuple):
             return None
         if self.hot.stored and not self.log and not self.active_log:
             return None
-        logged, active_logged = int(self.hot.logged or 0), int(self.hot.active_logged or 0)
+        logged, active_logged = self.hot.logged or 0, self.hot.active_logged or 0
         return logged + len(self.log), active_logged + len(self.active_log)
 
 
-def intervals(log: bytes, run_from: str | None, run_to: str | None) -> list[tuple[int, int]]:
+def intervals(
+    log: bytes, run_from: int | str | None, run_to: int | str | None
+) -> list[tuple[int, int]]:
     """A session's credited intervals [from, to) in ms: its log of closed runs (big-endian
     int64 pairs) and its current run, kept in the session hash, unless that is empty."""
     pairs = list(struct.iter_unpack(">qq", log))
