@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, get_args, get_type_hints
 
 from watchtime import keys
 
@@ -113,10 +113,10 @@ def hot(hash: Sequence[bytes]) -> Hot:
     return Hot._make(values)
 
 
-_TEXT_FIELDS = ("user_id", "visible", "active", "closed_reason", "stored")
+# Each of Hot's fields: where it goes and how its bytes are read, as Hot types it.
 _READERS: dict[bytes, tuple[int, Callable[[bytes], str | int]]] = {
-    name.encode(): (at, bytes.decode if name in _TEXT_FIELDS else int)
-    for at, name in enumerate(Hot._fields)
+    name.encode(): (at, int if int in get_args(hint) else bytes.decode)
+    for at, (name, hint) in enumerate(get_type_hints(Hot).items())
 }
 _STATE_AT = tuple(Hot._fields.index(name) for name, _ in STATE)
 
