@@ -20,7 +20,7 @@ import psutil
 import redis
 
 from watchtime.embedded import PostgresServer
-from watchtime.fields import unpack_state
+from watchtime.fields import session_hash
 from watchtime.scripts import source
 
 # Commands the benchmark itself sends to Redis while it measures.
@@ -257,18 +257,18 @@ def _gauges(url: str) -> tuple[float, float]:
 
 
 def session_total(r: redis.Redis, keys: Iterable[str], field: str, chunk: int = 10_000) -> int:
-    """The sum of one field of the packed `state` over many session hashes, pipelined."""
+    """The sum of one field over many session hashes, pipelined."""
     total, batch = 0, []
     for key in keys:
         batch.append(key)
         if len(batch) == chunk:
-            total += _state_sum(r, batch, field)
+            total += _session_sum(r, batch, field)
             batch = []
-    return total + (_state_sum(r, batch, field) if batch else 0)
+    return total + (_session_sum(r, batch, field) if batch else 0)
 
 
-def _state_sum(r: redis.Redis, keys: list[str], field: str) -> int:
+def _session_sum(r: redis.Redis, keys: list[str], field: str) -> int:
     pipe = r.pipeline(transaction=False)
     for key in keys:
-        pipe.hget(key, "state")
-    return sum(int(unpack_state(packed)[field]) for packed in pipe.execute() if packed)
+        pipe.hgetall(key)
+    return sum(int(session_hash(raw).get(field, 0)) for raw in pipe.execute())

@@ -35,6 +35,20 @@ from watchtime.settings import Settings
 Actions = Callable[[SessionStore], Awaitable[object]]
 
 T0 = 1_800_000_000_000  # ms; an arbitrary server time, in 2027
+
+# A session hash as a release before the packed `state` wrote it, a field at a time and
+# with no current runs: entered at T0, 10 s watched up to its heartbeat at T0 + 10 s,
+# visible, not active, one ping.
+OLDER_LAYOUT: dict[str, str | int] = {
+    "user_id": "",
+    "entered_at": T0,
+    "last_heartbeat_at": T0 + 10_000,
+    "watched_ms": 10_000,
+    "visible": "1",
+    "active": "0",
+    "ping_count": 1,
+    "version": 2,
+}
 TABLES = ("webinars", "webinar_user_sessions", "webinar_viewer_snapshots")
 
 # Runs a module on a Redis Cluster as well as on one server (conftest's topology fixture).

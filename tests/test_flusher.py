@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from redis.asyncio import Redis
-from support import T0, both_topologies, with_settings
+from support import OLDER_LAYOUT, T0, both_topologies, with_settings
 
 from flusher.flusher import COLLECT_CHUNK, Flusher
 from flusher.rows import UPSERT, columns, row
@@ -247,9 +247,7 @@ async def test_a_session_of_the_older_field_by_field_layout_is_written(
 ):
     """A session an older release wrote a field at a time is written from those fields,
     and after its next change from its packed `state`."""
-    older = {"user_id": "", "entered_at": at(0), "last_heartbeat_at": at(10), "watched_ms": 10_000}
-    older |= {"visible": "1", "active": "0", "ping_count": 1, "version": 2}
-    await redis.hset(keys.session(webinar, "s1"), mapping=older)
+    await redis.hset(keys.session(webinar, "s1"), mapping=OLDER_LAYOUT)
     await redis.set(keys.intervals(webinar, "s1"), struct.pack(">qq", at(0), at(10)))
     await redis.zadd(keys.active(webinar), {"s1": at(10)})
     await flusher.cycle(now_ms=at(11))

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from redis.asyncio import Redis
-from support import T0, both_topologies
+from support import OLDER_LAYOUT, T0, both_topologies
 
 from watchtime import keys, sessions
 from watchtime.client import REDIS_MAX_CONNECTIONS, RedisClient
@@ -50,9 +50,7 @@ async def intervals(redis: Redis, webinar: UUID, session_id: str = S) -> list[tu
 async def test_a_session_of_the_older_field_by_field_layout_goes_on(store, redis, webinar):
     """A session an older release wrote a field at a time, with no current runs, credits
     as before; its next change packs its fields into `state`, which every read prefers."""
-    older = {"user_id": "", "entered_at": at(0), "last_heartbeat_at": at(10), "watched_ms": 10_000}
-    older |= {"visible": "1", "active": "0", "ping_count": 1, "version": 2}
-    await redis.hset(keys.session(webinar, S), mapping=older)
+    await redis.hset(keys.session(webinar, S), mapping=OLDER_LAYOUT)
     await redis.zadd(keys.active(webinar), {S: at(10)})
     assert await ping_at(store, webinar, 30) == Outcome("ok", 20_000, 30_000)
     s = await session(redis, webinar)

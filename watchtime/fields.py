@@ -50,9 +50,9 @@ class Details(NamedTuple):
 
 # The fields every change of a session writes, packed into its hash's one `state` field:
 # a ping then reads four fields and writes two instead of thirteen, about a fifth less
-# Redis time (BENCHMARKS.md). Name and struct code, in their packed order (lib.lua unpacks in this
-# order): integers big-endian (i8, i4), the two flags one character each. 58 bytes, within
-# the 64 that keep the hash in Redis's compact encoding.
+# Redis time (BENCHMARKS.md). Name and struct code, in their packed order (lib.lua
+# unpacks in this order): integers big-endian (i8, i4), the two flags one character
+# each. 58 bytes, within the 64 that keep the hash in Redis's compact encoding.
 STATE = (
     ("last_heartbeat_at", "i8"),
     ("watched_ms", "i8"),
@@ -77,22 +77,14 @@ TOMBSTONE_FIELDS = ("user_id", "closed_reason")
 RETIRED_FIELDS = tuple(field for field in SESSION_FIELDS if field not in TOMBSTONE_FIELDS)
 
 
-def unpack_state(packed: bytes) -> dict[str, str]:
-    """A session's `state` field as the text its fields had before they were packed."""
-    values = _STATE_STRUCT.unpack(packed)
-    return {
-        name: value.decode() if isinstance(value, bytes) else str(value)
-        for (name, _), value in zip(STATE, values, strict=True)
-    }
-
-
 def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
-    """A session hash as read whole (``HGETALL``), its packed state as fields: what the
-    tests and the benchmarks compare."""
-    fields = {k.decode(): v for k, v in raw.items()}
-    packed = fields.pop("state", None)
-    text = {k: v.decode() for k, v in fields.items()}
-    return text | (unpack_state(packed) if packed is not None else {})
+    """A session hash as read whole (``HGETALL``), its packed state as fields, all as
+    text: what the tests and the benchmarks compare."""
+    fields = {k.decode(): v.decode() for k, v in raw.items() if k != b"state"}
+    if (packed := raw.get(b"state")) is not None:
+        names = (name for name, _ in STATE)
+        fields |= {name: str(value) for name, value in zip(names, _unpack(packed), strict=True)}
+    return fields
 
 
 def hot(hash: Sequence[bytes]) -> Hot:
@@ -108,9 +100,14 @@ def hot(hash: Sequence[bytes]) -> Hot:
         elif name == b"state":
             packed = value
     if packed is not None:
-        for at, item in zip(_STATE_AT, _STATE_STRUCT.unpack(packed), strict=True):
-            values[at] = item.decode() if isinstance(item, bytes) else item
+        for at, item in zip(_STATE_AT, _unpack(packed), strict=True):
+            values[at] = item
     return Hot._make(values)
+
+
+def _unpack(packed: bytes) -> list[str | int]:
+    """The values of a `state` field in STATE's order, the flags as text."""
+    return [v.decode() if isinstance(v, bytes) else v for v in _STATE_STRUCT.unpack(packed)]
 
 
 # Each of Hot's fields: where it goes and how its bytes are read, as Hot types it.

@@ -50,11 +50,14 @@ local function unpack_fields(s, session_key)
 end
 
 -- The fields every script decides on, in one read; nil when the session was never seen.
+-- A closed session is only refused (refusal, sweep.lua), so the numbers of one without
+-- `state` (a tombstone, or closed by an older release) are not read.
 local function load_session(session_key)
   local v = redis.call('HMGET', session_key, 'user_id', 'closed_reason', 'last_request', 'state')
   if not v[1] then return nil end
   local s = {user_id = v[1], closed_reason = v[2], last_request = v[3]}
   if v[4] then return unpack_state(s, v[4]) end
+  if s.closed_reason then return s end
   return unpack_fields(s, session_key)
 end
 
