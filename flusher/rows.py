@@ -91,7 +91,7 @@ def batch(rows: list[Row]) -> str:
 
 def intervals_literal(intervals: list[tuple[int, int]]) -> str:
     """Intervals [from, to) in ms as an int8multirange literal."""
-    return "{" + ",".join(f"[{a},{b})" for a, b in intervals) + "}"
+    return "{" + ",".join([f"[{a},{b})" for a, b in intervals]) + "}"
 
 
 def _ip(text: str | None) -> str | None:
@@ -120,8 +120,8 @@ def row(webinar_id: UUID, session: Collected) -> Row:
         _required(h.watched_ms),
         intervals_literal(session.intervals),
         intervals_literal(session.active_intervals),
-        h.visible == "1",
-        h.active == "1",
+        bool(h.visible),
+        bool(h.active),
         _required(h.ping_count),
         _required(h.version),
         UUID(h.user_id) if h.user_id else None,

@@ -16,25 +16,26 @@ from watchtime import keys
 
 class Hot(NamedTuple):
     """A session's fields as the flusher reads them (``hot``: the hash read whole, its
-    packed `state` unpacked); None where absent. Times in ms."""
+    packed `state` unpacked); None where absent. Times in ms. STATE's fields come last,
+    in its order, so that one unpack fills them."""
 
     user_id: str | None
     entered_at: int | None
-    last_heartbeat_at: int | None
-    watched_ms: int | None
-    visible: str | None
-    active: str | None
     exited_at: int | None
     closed_reason: str | None
-    ping_count: int | None
-    version: int | None
     stored: str | None  # set once the row is in Postgres
     logged: int | None  # bytes of the interval log in Postgres, trimmed from it in Redis
     active_logged: int | None  # likewise of the active interval log
+    last_heartbeat_at: int | None
+    watched_ms: int | None
     run_from: int | None  # the current runs of watched and active time (lib.lua log_credit)
     run_to: int | None
     active_run_from: int | None
     active_run_to: int | None
+    ping_count: int | None
+    version: int | None
+    visible: bool | None
+    active: bool | None
 
 
 class Details(NamedTuple):
@@ -90,18 +91,15 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
 def hot(hash: Sequence[bytes]) -> Hot:
     """A session from collect.lua's whole read of its hash (field, value, ...), its
     packed state unpacked: in one pass, as this is the flusher's cost per session."""
-    values: list[str | int | None] = [None] * len(Hot._fields)
-    packed = None
+    values: list[str | int | bool | None] = [None] * len(Hot._fields)
     pairs = iter(hash)
     for name, value in zip(pairs, pairs, strict=True):
         if (reader := _READERS.get(name)) is not None:
             at, read = reader
             values[at] = read(value)
         elif name == b"state":
-            packed = value
-    if packed is not None:
-        for at, item in zip(_STATE_AT, _unpack(packed), strict=True):
-            values[at] = item
+            *numbers, visible, active = _STATE_STRUCT.unpack(value)
+            values[_STATE_FROM:] = [*numbers, visible == b"1", active == b"1"]
     return Hot._make(values)
 
 
@@ -110,12 +108,24 @@ def _unpack(packed: bytes) -> list[str | int]:
     return [v.decode() if isinstance(v, bytes) else v for v in _STATE_STRUCT.unpack(packed)]
 
 
-# Each of Hot's fields: where it goes and how its bytes are read, as Hot types it.
-_READERS: dict[bytes, tuple[int, Callable[[bytes], str | int]]] = {
-    name.encode(): (at, int if int in get_args(hint) else bytes.decode)
+def _flag(value: bytes) -> bool:
+    return value == b"1"
+
+
+def _reader(hint: object) -> Callable[[bytes], str | int | bool]:
+    """How a field written one by one (an older release's layout) is read, as Hot types it."""
+    kinds = get_args(hint)
+    return int if int in kinds else _flag if bool in kinds else bytes.decode
+
+
+# Each of Hot's fields: where it goes and how its bytes are read.
+_READERS: dict[bytes, tuple[int, Callable[[bytes], str | int | bool]]] = {
+    name.encode(): (at, _reader(hint))
     for at, (name, hint) in enumerate(get_type_hints(Hot).items())
 }
-_STATE_AT = tuple(Hot._fields.index(name) for name, _ in STATE)
+_STATE_FROM = len(Hot._fields) - len(STATE)
+if Hot._fields[_STATE_FROM:] != tuple(name for name, _ in STATE):
+    raise TypeError("Hot must end with STATE's fields, in STATE's order")
 
 
 _LUA_LISTS = {

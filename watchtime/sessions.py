@@ -111,7 +111,7 @@ def intervals(
 ) -> list[tuple[int, int]]:
     """A session's credited intervals [from, to) in ms: its log of closed runs (big-endian
     int64 pairs) and its current run, kept in the session hash, unless that is empty."""
-    pairs = list(struct.iter_unpack(">qq", log))
+    pairs = list(struct.iter_unpack(">qq", log)) if log else []
     if run_from is not None and run_to is not None and int(run_to) > int(run_from):
         pairs.append((int(run_from), int(run_to)))
     return pairs
