@@ -1,4 +1,5 @@
-"""Benchmark of the storage side: flusher rows/s, sweeper closes/s, report latency and
+"""Benchmark of the storage side: flusher rows/s (and, for the steady state's update of
+stored rows, CPU per row of flusher and Postgres), sweeper closes/s, report latency and
 Redis bytes per session, on embedded servers in a temporary folder.
 
     python -m loadtest.storage_bench --sessions 100000   (make bench-storage)
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from uuid import UUID, uuid4
 from flusher.flusher import Flusher
 from gateway import report_queries
 from loadtest import publishing
+from loadtest.meters import Cpu
 from sweeper.stale import StaleSessions
 from watchtime import webinars
 from watchtime.backends import Backends, backends
@@ -33,6 +35,7 @@ from watchtime.settings import Settings
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 PIPELINE = 500  # script calls per round trip while seeding
+REPING_MS = 400_000  # after each session's start: its ping once its row is stored
 
 
 async def used_memory(redis: RedisClient) -> int:
@@ -45,34 +48,64 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - started
 
 
-async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
-    """Two tabs per person; each tab watched, hid, came back: two intervals each. Calls
-    go through the gateway's batcher, so each step of a slice is one round trip."""
+def seeding_store(b: Backends) -> SessionStore:
+    """Calls go through the gateway's batcher, so each step of a slice is one round trip."""
     settings = Settings()
     batcher = ScriptBatcher(b.redis, settings.redis_timeout_seconds, max_batch=PIPELINE)
-    store = SessionStore(Scripts(b.redis), settings, batcher)
+    return SessionStore(Scripts(b.redis), settings, batcher)
+
+
+def tabs(sessions: int, t0: int) -> Iterator[list[tuple[str, str, int]]]:
+    """The sessions in slices of PIPELINE: id, user and start (ms), two tabs a person."""
+    for first in range(0, sessions, PIPELINE):
+        yield [
+            (f"session_{t0 + i}_{i:07d}", str(UUID(int=i // 2 + 1)), t0 + i)
+            for i in range(first, min(first + PIPELINE, sessions))
+        ]
+
+
+async def ping(
+    store: SessionStore, webinar: UUID, part: list[tuple[str, str, int]], offset: int, visible: bool
+) -> None:
+    """One ping from each tab of ``part``, ``offset`` ms after its start."""
+    await asyncio.gather(
+        *(
+            store.ping(webinar, s, user, f"r{offset}", visible=visible, now_ms=start + offset)
+            for s, user, start in part
+        )
+    )
+
+
+async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
+    """Two tabs per person; each tab watched, hid, came back: two intervals each."""
+    store = seeding_store(b)
     extras = {
         "user_agent": USER_AGENT,
         "ip_address": "203.0.113.7",
         "referrer": "https://example.org/",
     }
-    for first in range(0, sessions, PIPELINE):
-        tabs = [
-            (f"session_{t0 + i}_{i:07d}", str(UUID(int=i // 2 + 1)), t0 + i)
-            for i in range(first, min(first + PIPELINE, sessions))
-        ]
+    for part in tabs(sessions, t0):
         await asyncio.gather(
-            *(store.track(webinar, s, user, extras=extras, now_ms=start) for s, user, start in tabs)
+            *(store.track(webinar, s, user, extras=extras, now_ms=start) for s, user, start in part)
         )
         for offset, visible in ((120_000, False), (200_000, True), (260_000, True)):
-            await asyncio.gather(
-                *(
-                    store.ping(
-                        webinar, s, user, f"r{offset}", visible=visible, now_ms=start + offset
-                    )
-                    for s, user, start in tabs
-                )
-            )
+            await ping(store, webinar, part, offset, visible)
+
+
+async def reflush(
+    b: Backends, flusher: Flusher, webinar: UUID, sessions: int, t0: int, postgres_pid: int
+) -> tuple[float, float, float]:
+    """The system benchmark's steady state: every open session, its row stored, pinged
+    once more, then written. Rows/s and the CPU µs per row of the flusher (this process,
+    which does nothing else meanwhile) and of Postgres."""
+    store = seeding_store(b)
+    for part in tabs(sessions, t0):
+        await ping(store, webinar, part, REPING_MS, True)
+    postgres = Cpu({"postgres": postgres_pid})
+    started = time.process_time()
+    seconds = await timed(lambda: drain(flusher))
+    flusher_us = (time.process_time() - started) / sessions * 1e6
+    return sessions / seconds, flusher_us, postgres.used()["postgres"] / sessions * 1e6
 
 
 async def drain(flusher: Flusher) -> None:
@@ -84,13 +117,17 @@ async def drain(flusher: Flusher) -> None:
 async def run(folder: Path, sessions: int) -> dict[str, float]:
     redis_server, pg_server = RedisServer(folder / "redis"), PostgresServer(folder / "postgres")
     with started([redis_server, pg_server]):
+        assert pg_server.process  # started
         await migrate_url(pg_server.url)
         settings = Settings(redis_url=redis_server.url, database_url=pg_server.url)
-        async with backends(settings, pg_max_size=4) as b:
-            return await measure(b, settings, sessions)
+        # Batched, as the flusher runs (flusher/__main__.py).
+        async with backends(settings, pg_max_size=4, batched=True) as b:
+            return await measure(b, settings, sessions, pg_server.process.pid)
 
 
-async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, float]:
+async def measure(
+    b: Backends, settings: Settings, sessions: int, postgres_pid: int
+) -> dict[str, float]:
     webinar = uuid4()
     t0 = round(time.time() * 1000) - 24 * 3600 * 1000  # a day ago: all stale by now
     start = datetime.fromtimestamp(t0 / 1000, UTC)
@@ -103,6 +140,9 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
     flusher = Flusher(b, settings)
     flush_open = await timed(lambda: drain(flusher))
     report_ms = await report_latency(b, settings, webinar, t0)
+    update_rows_s, flusher_us, postgres_us = await reflush(
+        b, flusher, webinar, sessions, t0, postgres_pid
+    )
 
     sweeper = StaleSessions(b, settings)
     sweep = await timed(lambda: sweeper.sweep_webinar(webinar))
@@ -115,6 +155,9 @@ async def measure(b: Backends, settings: Settings, sessions: int) -> dict[str, f
         "seed_s": seeding,
         "active_bytes": active_bytes,
         "flush_open_rows_s": sessions / flush_open,
+        "flush_update_rows_s": update_rows_s,
+        "flush_update_flusher_us": flusher_us,
+        "flush_update_postgres_us": postgres_us,
         "sweep_closed_s": sessions / sweep,
         "flush_closed_rows_s": sessions / flush_closed,
         "closed_bytes": closed_bytes,
@@ -148,6 +191,8 @@ intervals per tab, a 70-byte user agent).
 | figure | value |
 |---|---|
 | flusher, open sessions (insert) | {f["flush_open_rows_s"]:,.0f} rows/s |
+| flusher, open sessions pinged once more (update of a stored row) | {f["flush_update_rows_s"]:,.0f} rows/s |
+| CPU per row of that update: flusher, Postgres | {f["flush_update_flusher_us"]:.1f} µs, {f["flush_update_postgres_us"]:.1f} µs |
 | flusher, closed sessions (update + retire to tombstone) | {f["flush_closed_rows_s"]:,.0f} rows/s |
 | sweeper, stale sessions closed | {f["sweep_closed_s"]:,.0f} sessions/s |
 | report, first page of 1,000 of {f["sessions"] / 2:,.0f} people (5 runs) | median {f["report_median_ms"]:.0f} ms, min {f["report_min_ms"]:.0f} ms |
