@@ -1,9 +1,10 @@
 """Sessions as Postgres rows: the flusher's one batched upsert and its argument.
 
-The batch travels as one JSON array of rows (``json_to_recordset``): msgspec encodes it
-in C, where asyncpg would encode twenty arrays element by element in Python, about two
-thirds of the flusher's cost of writing a row (BENCHMARKS.md); Postgres reads either as
-fast. A field left out (``omit_defaults``) is NULL.
+The batch travels as one JSON array of rows (``json_to_recordset``), encoded by msgspec
+in C, where asyncpg encoded twenty arrays element by element: the flusher spends about a
+tenth less per row, Postgres about as much more reading the JSON (BENCHMARKS.md,
+``make bench-storage``), and a row is one typed struct instead of twenty parallel
+columns. A field left out (``omit_defaults``) is NULL.
 """
 
 from __future__ import annotations
