@@ -13,6 +13,7 @@ from gateway.auth import verify_hs256
 from gateway.errors import GatewayError
 from gateway.report_queries import Cursor, Window, decode_cursor, encode_cursor
 from loadtest.tokens import viewer_token
+from watchtime import fields
 from watchtime.sessions import intervals
 
 SECRET = "unit-secret"
@@ -85,3 +86,15 @@ def test_a_cursor_decodes_to_the_cursor_it_was_made_from() -> None:
 def test_anything_but_a_cursor_is_refused_as_a_value_error(text: str) -> None:
     with pytest.raises(ValueError, match=r"^not a report cursor$"):
         decode_cursor(text)
+
+
+def test_a_packed_state_wins_over_an_older_releases_fields_whatever_their_order() -> None:
+    """A session packed at its first change after an upgrade keeps the older release's
+    fields beside `state` until it retires; a hash's field order depends on its encoding."""
+    packed = fields._STATE_STRUCT.pack(5000, 3000, 1000, 5000, 1000, 5000, 4, 6, b"1", b"0")
+    older = [b"watched_ms", b"999", b"visible", b"0", b"active", b"1", b"version", b"2"]
+    for flat in ([b"state", packed, *older], [*older, b"state", packed]):
+        hot = fields.hot([b"user_id", b"", b"entered_at", b"1000", *flat])
+        assert hot.watched_ms == 3000
+        assert (hot.version, hot.ping_count, hot.visible, hot.active) == (6, 4, True, False)
+        assert (hot.run_from, hot.run_to, hot.entered_at, hot.user_id) == (1000, 5000, 1000, "")

@@ -92,14 +92,17 @@ def hot(hash: Sequence[bytes]) -> Hot:
     """A session from collect.lua's whole read of its hash (field, value, ...), its
     packed state unpacked: in one pass, as this is the flusher's cost per session."""
     values: list[str | int | bool | None] = [None] * len(Hot._fields)
+    packed = None
     pairs = iter(hash)
     for name, value in zip(pairs, pairs, strict=True):
         if (reader := _READERS.get(name)) is not None:
             at, read = reader
             values[at] = read(value)
         elif name == b"state":
-            *numbers, visible, active = _STATE_STRUCT.unpack(value)
-            values[_STATE_FROM:] = [*numbers, visible == b"1", active == b"1"]
+            packed = value
+    if packed is not None:  # after the loop: it wins over an older release's fields
+        *numbers, visible, active = _STATE_STRUCT.unpack(packed)
+        values[_STATE_FROM:] = [*numbers, _flag(visible), _flag(active)]
     return Hot._make(values)
 
 
