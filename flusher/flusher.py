@@ -133,7 +133,7 @@ class Flusher:
             return 0
         with postgres_boundary():
             async with self.pg.acquire() as conn, conn.transaction():
-                status = await conn.execute(rows.UPSERT, rows.batch(found))
+                status = await conn.execute(rows.UPSERT, rows.encode(found))
         return rows_changed(status)
 
     async def ack(self, batch: list[Part]) -> None:

@@ -33,7 +33,7 @@ class Row(msgspec.Struct, omit_defaults=True):
     act: bool
     pc: int  # ping_count
     v: int  # version
-    u: UUID | None = None  # user_id
+    u: str | None = None  # user_id, made a uuid by the statement (as ip an inet)
     ex: int | None = None  # exited_at
     cr: str | None = None  # closed_reason
     ua: str | None = None  # user_agent, then the other details, sent until the row is stored
@@ -63,7 +63,8 @@ INSERT INTO webinar_user_sessions AS s (
     watched_seconds_raw, watched_intervals, closed_reason, is_visible, is_active, ping_count,
     user_agent, referrer, ip_address, agency_id, client_id, version, visitor_id,
     active_intervals)
-SELECT w, sid, u, to_timestamp(ent / 1000.0), to_timestamp(ex / 1000.0), to_timestamp(hb / 1000.0),
+SELECT w, sid, u::uuid,
+       to_timestamp(ent / 1000.0), to_timestamp(ex / 1000.0), to_timestamp(hb / 1000.0),
        wms / 1000.0, iv::int8multirange, cr, vis, act, pc, ua, ref, ip::inet, ag, cl, v, vid,
        ai::int8multirange
 FROM json_to_recordset($1::json) AS t({_recordset()})
@@ -85,7 +86,7 @@ WHERE s.version < excluded.version  -- a replayed or overtaken batch changes not
 _ENCODER = msgspec.json.Encoder()
 
 
-def batch(rows: list[Row]) -> str:
+def encode(rows: list[Row]) -> str:
     """The upsert's one argument."""
     return _ENCODER.encode(rows).decode()
 
@@ -125,7 +126,7 @@ def row(webinar_id: UUID, session: Collected) -> Row:
         bool(h.active),
         _required(h.ping_count),
         _required(h.version),
-        UUID(h.user_id) if h.user_id else None,
+        h.user_id or None,
         h.exited_at,
         h.closed_reason,
         d.user_agent,

@@ -76,9 +76,8 @@ async def ping(
     )
 
 
-async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
+async def seed(store: SessionStore, webinar: UUID, sessions: int, t0: int) -> None:
     """Two tabs per person; each tab watched, hid, came back: two intervals each."""
-    store = seeding_store(b)
     extras = {
         "user_agent": USER_AGENT,
         "ip_address": "203.0.113.7",
@@ -93,12 +92,11 @@ async def seed(b: Backends, webinar: UUID, sessions: int, t0: int) -> None:
 
 
 async def reflush(
-    b: Backends, flusher: Flusher, webinar: UUID, sessions: int, t0: int, postgres_pid: int
+    store: SessionStore, flusher: Flusher, webinar: UUID, sessions: int, t0: int, postgres_pid: int
 ) -> tuple[float, float, float]:
     """The system benchmark's steady state: every open session, its row stored, pinged
     once more, then written. Rows/s and the CPU µs per row of the flusher (this process,
     which does nothing else meanwhile) and of Postgres."""
-    store = seeding_store(b)
     for part in tabs(sessions, t0):
         await ping(store, webinar, part, REPING_MS, True)
     postgres = Cpu({"postgres": postgres_pid})
@@ -134,14 +132,15 @@ async def measure(
     saved = await webinars.save(b.pg, webinar, webinars.Schedule(webinar_start_time=start))
     await webinars.mirror(b.redis, saved)
     before = await used_memory(b.redis)
-    seeding = await timed(lambda: seed(b, webinar, sessions, t0))
+    store = seeding_store(b)
+    seeding = await timed(lambda: seed(store, webinar, sessions, t0))
     active_bytes = (await used_memory(b.redis) - before) / sessions
 
     flusher = Flusher(b, settings)
     flush_open = await timed(lambda: drain(flusher))
     report_ms = await report_latency(b, settings, webinar, t0)
     update_rows_s, flusher_us, postgres_us = await reflush(
-        b, flusher, webinar, sessions, t0, postgres_pid
+        store, flusher, webinar, sessions, t0, postgres_pid
     )
 
     sweeper = StaleSessions(b, settings)

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from support import OLDER_LAYOUT, T0, both_topologies, with_settings
 
 from flusher.flusher import COLLECT_CHUNK, Flusher
-from flusher.rows import UPSERT, batch, row
+from flusher.rows import UPSERT, encode, row
 from watchtime import keys, sessions
 from watchtime.backends import Backends
 from watchtime.fields import SESSION_FIELDS, session_hash
@@ -155,11 +155,11 @@ async def test_crash_after_commit_before_ack_rewrites_idempotently(
 
 async def test_crash_mid_write_rolls_back(store, flusher, redis, pg, postgres_server, webinar):
     await store.track(webinar, "s1", "", now_ms=at(0))
-    read = await flusher.read()
+    batch = await flusher.read()
     conn = await asyncpg.connect(postgres_server.url)
     tx = conn.transaction()
     await tx.start()
-    await conn.execute(UPSERT, batch([row(p.webinar_id, s) for p in read for s in p.sessions]))
+    await conn.execute(UPSERT, encode([row(p.webinar_id, s) for p in batch for s in p.sessions]))
     conn.terminate()  # the flusher's connection dies mid-transaction
     assert await rows(pg) == {}
     await flusher.cycle()

@@ -83,8 +83,8 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
     text: what the tests and the benchmarks compare."""
     fields = {k.decode(): v.decode() for k, v in raw.items() if k != b"state"}
     if (packed := raw.get(b"state")) is not None:
-        names = (name for name, _ in STATE)
-        fields |= {name: str(value) for name, value in zip(names, _unpack(packed), strict=True)}
+        names = (name for name, _ in STATE)  # the flags as written: 1 or 0
+        fields |= {name: str(int(v)) for name, v in zip(names, _unpack(packed), strict=True)}
     return fields
 
 
@@ -101,14 +101,14 @@ def hot(hash: Sequence[bytes]) -> Hot:
         elif name == b"state":
             packed = value
     if packed is not None:  # after the loop: it wins over an older release's fields
-        *numbers, visible, active = _STATE_STRUCT.unpack(packed)
-        values[_STATE_FROM:] = [*numbers, _flag(visible), _flag(active)]
+        values[_STATE_FROM:] = _unpack(packed)
     return Hot._make(values)
 
 
-def _unpack(packed: bytes) -> list[str | int]:
-    """The values of a `state` field in STATE's order, the flags as text."""
-    return [v.decode() if isinstance(v, bytes) else v for v in _STATE_STRUCT.unpack(packed)]
+def _unpack(packed: bytes) -> list[int | bool]:
+    """The values of a `state` field in STATE's order, the two flags as booleans."""
+    *numbers, visible, active = _STATE_STRUCT.unpack(packed)
+    return [*numbers, _flag(visible), _flag(active)]
 
 
 def _flag(value: bytes) -> bool:
