@@ -35,7 +35,10 @@ from watchtime.settings import Settings
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 PIPELINE = 500  # script calls per round trip while seeding
-REPING_MS = 400_000  # after each session's start: its ping once its row is stored
+# After the last session's start, ms: the seed's pings are all earlier. The first flush
+# runs at this clock, so that the re-pings, later, score at or after its watermark.
+SEEDED_MS = 300_000
+PINGS_STORED = "SELECT sum(ping_count) FROM webinar_user_sessions"
 
 
 async def used_memory(redis: RedisClient) -> int:
@@ -97,19 +100,22 @@ async def reflush(
     """The system benchmark's steady state: every open session, its row stored, pinged
     once more, then written. Rows/s and the CPU µs per row of the flusher (this process,
     which does nothing else meanwhile) and of Postgres."""
+    stored = await flusher.pg.fetchval(PINGS_STORED)
     for part in tabs(sessions, t0):
-        await ping(store, webinar, part, REPING_MS, True)
+        await ping(store, webinar, part, sessions + SEEDED_MS, True)
     postgres = Cpu({"postgres": postgres_pid})
     started = time.process_time()
     seconds = await timed(lambda: drain(flusher))
     flusher_us = (time.process_time() - started) / sessions * 1e6
+    if await flusher.pg.fetchval(PINGS_STORED) != stored + sessions:  # measured nothing
+        raise RuntimeError("the flusher did not write every session pinged again")
     return sessions / seconds, flusher_us, postgres.used()["postgres"] / sessions * 1e6
 
 
-async def drain(flusher: Flusher) -> None:
-    while await flusher.cycle():
+async def drain(flusher: Flusher, now_ms: int | None = None) -> None:
+    while await flusher.cycle(now_ms):
         pass
-    await flusher.cycle()
+    await flusher.cycle(now_ms)
 
 
 async def run(folder: Path, sessions: int) -> dict[str, float]:
@@ -137,7 +143,7 @@ async def measure(
     active_bytes = (await used_memory(b.redis) - before) / sessions
 
     flusher = Flusher(b, settings)
-    flush_open = await timed(lambda: drain(flusher))
+    flush_open = await timed(lambda: drain(flusher, t0 + sessions + SEEDED_MS))
     report_ms = await report_latency(b, settings, webinar, t0)
     update_rows_s, flusher_us, postgres_us = await reflush(
         store, flusher, webinar, sessions, t0, postgres_pid
