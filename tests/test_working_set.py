@@ -14,6 +14,7 @@ from test_flusher import at, rows
 
 from flusher.flusher import Flusher
 from sweeper.jobs import jobs
+from sweeper.stale import StaleSessions
 from watchtime import keys, webinars
 from watchtime.backends import Backends
 from watchtime.scripts import Scripts
@@ -75,12 +76,51 @@ async def test_a_lost_wake_is_repeated_by_the_next_change(
     bare.wake = _no_wake  # type: ignore[method-assign]
     assert (await bare.track(webinar, "s1", "", now_ms=at(1))).dormant is True
     assert not await in_working_set(redis, webinar)
-    assert (await store.ping(webinar, "s1", "", "r1", now_ms=at(5))).dormant is True
+    # A ping of an open session does not read the mark (its webinar is working unless
+    # this happened); the next creation does.
+    assert (await store.ping(webinar, "s1", "", "r1", now_ms=at(5))).dormant is False
+    assert not await in_working_set(redis, webinar)
+    assert (await store.track(webinar, "s2", "", now_ms=at(6))).dormant is True
     assert await in_working_set(redis, webinar)
 
 
 async def _no_wake(webinar_id: UUID) -> None:
     return None
+
+
+async def test_a_flusher_lost_while_resting_a_webinar_with_work_leaves_it_marked(
+    store, redis, settings, webinar
+):
+    """The script found a session opened since the survey; the flusher died before it put
+    the webinar back: the mark makes the session's exit do it."""
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    dying = SessionStore(store.scripts, settings, run_directly)
+    dying.wake = _no_wake  # type: ignore[method-assign]
+    assert await dying.rest(webinar, now_ms=at(1)) is False
+    assert not await in_working_set(redis, webinar)
+    assert await store.exit(webinar, "s1", "", now_ms=at(2)) == Outcome(
+        "ok", 2000, 2000, dormant=True
+    )
+    assert await in_working_set(redis, webinar)
+    assert await redis.hget(keys.meta(webinar), "dormant") is None
+
+
+async def test_the_sweeper_puts_back_a_webinar_with_work_left_out(
+    store, backends, redis, pg_pool, settings
+):
+    """A flusher that died between taking a webinar out and the script (nothing there when
+    it surveyed, a session opened since) leaves it unmarked, as a lost wake leaves it to
+    pings: the sweep puts it back, and leaves a resting webinar with nothing to do."""
+    schedule = webinars.Schedule(webinar_start_time=datetime.now(UTC))
+    stranded, resting = [await webinars.save(pg_pool, uuid4(), schedule) for _ in range(2)]
+    for webinar in (stranded, resting):
+        await webinars.mirror(redis, webinar)
+    await store.track(stranded.id, "s1", "", now_ms=at(0))
+    await redis.zrem(keys.REGISTRY, str(stranded.id))  # the flusher died here
+    assert await store.rest(resting.id, now_ms=at(0)) is True
+    await StaleSessions(backends, settings).sweep()
+    assert await in_working_set(redis, stranded.id)
+    assert not await in_working_set(redis, resting.id)
 
 
 async def test_the_idle_service_sends_redis_at_most_200_commands_per_second(

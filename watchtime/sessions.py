@@ -198,7 +198,8 @@ class SessionStore:
 
     async def rest(self, webinar_id: UUID, now_ms: int | None = None) -> bool:
         """Takes a webinar with nothing open, owed or present out of the working set;
-        False (and it stays) if it has any."""
+        False (and it stays) if it has any. A crash between taking it out and the script
+        leaves one that has work unmarked: the sweeper puts it back (``webinars.heal``)."""
         client = self.scripts.client
         script_keys = [
             keys.meta(webinar_id),
@@ -210,8 +211,7 @@ class SessionStore:
             await client.zrem(keys.REGISTRY, str(webinar_id))
         if await self._call(self.scripts.rest, script_keys, [_time(now_ms), self.stale_ms]):
             return True
-        with redis_boundary():
-            await client.zadd(keys.REGISTRY, {str(webinar_id): 0})
+        await self.wake(webinar_id)  # marked by the script, so a crash before this is healed
         return False
 
     async def track(

@@ -13,9 +13,9 @@ local max_intervals = tonumber(ARGV[9])
 local extras = ARGV[10]                    -- JSON, written only if this ping creates the session
 
 local k = session_keyset()
-local known, dormant = webinar_state(k.meta)
 local session = load_session(k.session)
 if not session then
+  local known, dormant = webinar_state(k.meta)
   if not known then return {'no_webinar'} end
   -- The gateway missed the enter: create as track would, this ping counted.
   open_session(k, session_id, user_id, now, visible, active, 1, extras)
@@ -37,4 +37,7 @@ session.ping_count, session.version = session.ping_count + 1, session.version + 
 redis.call('HSET', k.session, 'state', pack_state(session), 'last_request', request_id)
 redis.call('ZADD', k.active, session.last_heartbeat_at, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
-return {'ok', credited, session.watched_ms, 0, dormant}
+-- The webinar's meta is not read: an open session keeps it in the working set (rest.lua)
+-- unless a crash lost the wake of its creation, which the next creation or exit of one of
+-- its sessions, or the sweeper (webinars.heal), makes good.
+return {'ok', credited, session.watched_ms}
