@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import psutil
@@ -419,10 +420,21 @@ def measure(o: Options) -> list[Figures]:
     """Every run's figures; each is printed as JSON as soon as it is measured."""
     runs = []
     for _ in range(o.runs):
+        before = psutil.cpu_times()
         with tempfile.TemporaryDirectory(prefix="watchtime-system-bench-") as folder:
             runs.append(Run(o, Path(folder)).figures())
+        runs[-1]["machine.steal_pct"] = steal_pct(before, psutil.cpu_times())
         print(json.dumps(runs[-1]), flush=True)
     return runs
+
+
+def steal_pct(before: Any, after: Any) -> float:
+    """The share of the machine's CPU time its hypervisor gave to others (steal) between
+    two ``psutil.cpu_times()``: a virtual machine's speed varies with it, unseen by the
+    load average. Guest time is already counted in user time."""
+    spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
+    total = sum(spent.values()) - spent.get("guest", 0) - spent.get("guest_nice", 0)
+    return 100 * spent.get("steal", 0) / total if total > 0 else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:

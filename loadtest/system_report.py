@@ -75,7 +75,9 @@ def _header(f: Figures, o: Options, command: str, loads: tuple[LoadAverage, Load
 GATEWAY_WORKERS = {os.cpu_count()} cores, flusher, sweeper, migrations) on embedded Redis
 (AOF, appendfsync everysec) and PostgreSQL (fsync on), wrk ({THREADS} threads,
 {CONNECTIONS} connections) on 127.0.0.1 of this {os.cpu_count()}-core machine, which other
-agents share (load average {_load(loads[0])} before the runs, {_load(loads[1])} after).
+agents share (load average {_load(loads[0])} before the runs, {_load(loads[1])} after;
+the hypervisor withheld {_n(_get(f, "machine.steal_pct"), 1)} % of the machine's CPU time
+during a run, steal in `/proc/stat`, median of the runs).
 {o.sessions:,} guest sessions over {1 + SMALL_WEBINARS} webinars (half on one, the rest
 over {SMALL_WEBINARS}), created through `access/track` and waited for in Postgres, then
 re-pinged in turn, every ping visible (each credits time: a change the flusher must
@@ -206,7 +208,8 @@ def _runs(runs: list[Figures]) -> str:
     lines = [
         f"- run {i}: whole box {r['sys.sat.rps']:,.0f} pings/s (p99 {r['sys.sat.p99_ms']:.1f}"
         f" ms), drain {_n(r['sys.sat.drain_s'], 1)} s; seed design {r['seed.sat.rps']:,.0f} "
-        f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s"
+        f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s; "
+        f"steal {_n(_get(r, 'machine.steal_pct'), 1)} %"
         for i, r in enumerate(runs, 1)
     ]
     return "\n".join(["", "Runs:", *lines])

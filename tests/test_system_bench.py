@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,16 @@ def test_a_tiny_system_run_measures_every_figure(
     assert f"python -m loadtest.system_bench --sessions {SESSIONS}" in section
     assert "nan" not in section and "never" not in section
     assert section.count("\n- run ") == 1
+    assert 0 <= f["machine.steal_pct"] <= 100
+    assert f"steal {f['machine.steal_pct']:.1f} %" in section
+
+
+def test_steal_is_the_hypervisor_s_share_of_the_cpu_time_guests_counted_once() -> None:
+    CpuTimes = namedtuple("CpuTimes", "user nice system idle steal guest guest_nice")
+    before = CpuTimes(100, 0, 50, 800, 10, 20, 0)
+    after = CpuTimes(160, 0, 70, 860, 30, 40, 0)  # 60 + 20 + 60 + 20 spent, guest inside user
+    assert system_bench.steal_pct(before, after) == 100 * 20 / 160
+    assert system_bench.steal_pct(before, before) == 0.0
 
 
 def test_the_audience_spreads_half_the_sessions_over_the_small_webinars() -> None:
