@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import psutil
 
@@ -28,6 +29,15 @@ def role(process: psutil.Process) -> str:
         return command[command.index("-m") + 1]
     name: str = process.name()
     return "redis" if "redis" in name else "postgres" if "postgres" in name else name
+
+
+def steal_pct(before: Any, after: Any) -> float:
+    """The share of the machine's CPU time its hypervisor gave to others (steal) between
+    two ``psutil.cpu_times()``: a virtual machine's speed varies with it, unseen by the
+    load average. Guest time is already counted in user time."""
+    spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
+    total = sum(spent.values()) - spent.get("guest", 0) - spent.get("guest_nice", 0)
+    return 100 * spent.get("steal", 0) / total if total > 0 else 0.0
 
 
 def _tree(process: psutil.Process) -> list[psutil.Process]:

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID, uuid4
 
 import psutil
@@ -47,7 +46,7 @@ import redis
 from loadtest import meters, organiser, processes
 from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, Audience, Load, at_rate
 from loadtest.bench import uvicorn_command
-from loadtest.cpu import role
+from loadtest.cpu import role, steal_pct
 from loadtest.meters import Cpu, Psql, Sampler, ScriptClock, Writes
 from loadtest.publishing import command_line, publish
 from loadtest.seed_design import SCHEMA
@@ -426,15 +425,6 @@ def measure(o: Options) -> list[Figures]:
         runs[-1]["machine.steal_pct"] = steal_pct(before, psutil.cpu_times())
         print(json.dumps(runs[-1]), flush=True)
     return runs
-
-
-def steal_pct(before: Any, after: Any) -> float:
-    """The share of the machine's CPU time its hypervisor gave to others (steal) between
-    two ``psutil.cpu_times()``: a virtual machine's speed varies with it, unseen by the
-    load average. Guest time is already counted in user time."""
-    spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
-    total = sum(spent.values()) - spent.get("guest", 0) - spent.get("guest_nice", 0)
-    return 100 * spent.get("steal", 0) / total if total > 0 else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:

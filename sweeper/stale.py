@@ -40,7 +40,7 @@ class StaleSessions:
         """Closes every stale session of every webinar; a scheduled job. Lost schedules
         are copied back first, so that their webinars' sessions close at the right time."""
         started = time.perf_counter()
-        await mirror.remirror(self.redis, self.pg)
+        await mirror.remirror(self.redis, self.pg, self.store)
         closed = 0
         for work in await registry.backlog(self.redis, keys.active):
             if work.oldest_age_ms > self.stale_ms:

@@ -28,6 +28,19 @@ async def webinars(redis: RedisClient) -> list[UUID]:
     return [UUID(m) for m in _strings(members)]
 
 
+async def stranded(redis: RedisClient, webinar_ids: Sequence[UUID]) -> list[UUID]:
+    """Those of the webinars out of the working set that have sessions open or owed, which
+    a crash can leave there (``SessionStore.rest``)."""
+    working = set(await webinars(redis))
+    outside = [webinar_id for webinar_id in webinar_ids if webinar_id not in working]
+    with redis_boundary():
+        async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
+            for webinar_id in outside:
+                pipe.exists(keys.active(webinar_id), keys.closed(webinar_id))  # one slot
+            counts = await pipe.execute()
+    return [webinar_id for webinar_id, count in zip(outside, counts, strict=True) if count]
+
+
 async def backlog(redis: RedisClient, key_of: Callable[[UUID], str]) -> list[Work]:
     """Webinars whose set ``key_of(webinar)`` is not empty, oldest lowest score first."""
     ids = await webinars(redis)

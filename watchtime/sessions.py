@@ -199,7 +199,7 @@ class SessionStore:
     async def rest(self, webinar_id: UUID, now_ms: int | None = None) -> bool:
         """Takes a webinar with nothing open, owed or present out of the working set;
         False (and it stays) if it has any. A crash between taking it out and the script
-        leaves one that has work unmarked: the sweeper puts it back (``webinars.heal``)."""
+        leaves one that has work unmarked: the sweeper puts it back (``registry.stranded``)."""
         client = self.scripts.client
         script_keys = [
             keys.meta(webinar_id),

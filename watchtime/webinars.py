@@ -11,7 +11,7 @@ import asyncpg
 import msgspec
 from redis.typing import EncodableT, FieldT
 
-from watchtime import keys, registry
+from watchtime import keys
 from watchtime.client import RedisClient
 from watchtime.clock import epoch_ms
 from watchtime.errors import postgres_boundary, redis_boundary
@@ -138,23 +138,14 @@ async def mirror(redis: RedisClient, webinar: Webinar) -> None:
 
 async def heal(redis: RedisClient, open_webinars: list[Webinar]) -> int:
     """Mirrors those of the webinars whose schedule Redis lost (e.g. restarted without its
-    append-only file), and puts back in the working set any outside it with sessions open
-    or owed (a flusher that crashed while resting it: ``SessionStore.rest``); returns how
-    many. A webinar resting with nothing to do is left alone."""
-    working = set(await registry.webinars(redis))
+    append-only file); returns how many. A webinar Redis still knows is left alone, so a
+    resting one stays out of the working set."""
     with redis_boundary():
         async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
             for webinar in open_webinars:
                 pipe.exists(keys.meta(webinar.id))
-                if webinar.id not in working:  # one slot: the webinar's tag
-                    pipe.exists(keys.active(webinar.id), keys.closed(webinar.id))
-            replies = iter(await pipe.execute())
-    healed = []
-    for webinar in open_webinars:
-        known = next(replies)
-        stranded = next(replies) if webinar.id not in working else 0
-        if not known or stranded:
-            healed.append(webinar)
-    for webinar in healed:
+            known = await pipe.execute()
+    lost = [webinar for webinar, exists in zip(open_webinars, known, strict=True) if not exists]
+    for webinar in lost:
         await mirror(redis, webinar)
-    return len(healed)
+    return len(lost)

@@ -39,5 +39,5 @@ redis.call('ZADD', k.active, session.last_heartbeat_at, session_id)
 redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
 -- The webinar's meta is not read: an open session keeps it in the working set (rest.lua)
 -- unless a crash lost the wake of its creation, which the next creation or exit of one of
--- its sessions, or the sweeper (webinars.heal), makes good.
+-- its sessions, or the sweeper (registry.stranded), makes good.
 return {'ok', credited, session.watched_ms}
