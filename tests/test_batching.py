@@ -70,10 +70,10 @@ async def test_batches_are_bounded(redis, settings: Settings, webinar):
 async def test_an_error_reaches_only_its_caller(redis, batcher, webinar):
     scripts = Scripts(redis)
     good = ["", "s1", "", "1", "1", "{}"]
-    bad_ping = [str(T0), "s1", "", "1", "1", "not-a-number", 1000, "r", 256]
+    bad_exit = [str(T0), "s1", "", "not-a-number", 256]
     created, failed, again = await asyncio.gather(
         batcher(scripts.track, keys.session_keys(webinar, "s1"), good),
-        batcher(scripts.ping, keys.session_keys(webinar, "s1"), bad_ping),
+        batcher(scripts.exit, keys.session_keys(webinar, "s1"), bad_exit),
         batcher(scripts.track, keys.session_keys(webinar, "s2"), good),
         return_exceptions=True,
     )

@@ -12,6 +12,11 @@ REDIS_BATCH_CALLS = Histogram(
     "Script calls sent together in one pipelined round trip",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+PINGS_PER_CALL = Histogram(
+    "watchtime_pings_per_call",
+    "Pings sent together in one call of the ping script",
+    buckets=(1, 2, 4, 8, 16, 32),
+)
 REDIS_NOSCRIPT = Counter(
     "watchtime_redis_noscript_total", "Script calls re-sent because Redis had lost the script"
 )

@@ -1,4 +1,5 @@
-"""Session operations: one Lua script call each (R-ARCH-1), typed in and out.
+"""Session operations: one Lua script call each (R-ARCH-1; the pings of one event-loop
+turn share theirs), typed in and out.
 
 Production passes no ``now``, so the scripts read Redis ``TIME``; tests pass an
 explicit time in milliseconds to walk the worked examples of docs/semantics.md.
@@ -17,6 +18,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from watchtime import fields, keys
+from watchtime.coalesce import Coalescer
 from watchtime.errors import redis_boundary
 from watchtime.fields import Details, Hot
 from watchtime.limits import MAX_INTERVALS_PER_SESSION
@@ -170,6 +172,7 @@ class SessionStore:
     ) -> None:
         self.scripts = scripts
         self.run = run
+        self.pings = Coalescer(self._ping_call)
         self.cap_ms = settings.delta_cap_ms
         self.min_interval_ms = settings.min_ping_interval_ms
         self.stale_ms = settings.stale_after_ms
@@ -179,11 +182,19 @@ class SessionStore:
         with redis_boundary():
             return await self.run(script, script_keys, args)
 
+    async def _ping_call(self, script_keys: list[Any], args: list[Any]) -> list[Any]:
+        replies: list[Any] = await self.run(self.scripts.ping, script_keys, args)
+        return replies
+
     async def _change(
         self, webinar_id: UUID, script: AsyncScript, script_keys: list[str], args: list[Any]
     ) -> Outcome:
-        """A script that changes sessions; a change to a resting webinar wakes it."""
-        outcome = _outcome(await self._call(script, script_keys, args))
+        """A script that changes sessions."""
+        return await self._woken(webinar_id, await self._call(script, script_keys, args))
+
+    async def _woken(self, webinar_id: UUID, reply: list[Any]) -> Outcome:
+        """A change's outcome; a change to a resting webinar wakes it."""
+        outcome = _outcome(reply)
         if outcome.dormant:
             await self.wake(webinar_id)
         return outcome
@@ -241,11 +252,13 @@ class SessionStore:
         extras: Mapping[str, str] | None = None,
         now_ms: int | None = None,
     ) -> Outcome:
-        args: list[Any] = [_time(now_ms), session_id, user_id, _flag(visible), _flag(active)]
-        args += [self.cap_ms, self.min_interval_ms, request_id, MAX_INTERVALS_PER_SESSION]
-        args.append(_details(extras))
+        """Sent with the other pings of this event-loop turn, in one call (coalesce.py)."""
+        head = (_time(now_ms), self.cap_ms, self.min_interval_ms, MAX_INTERVALS_PER_SESSION)
+        args = [session_id, user_id, _flag(visible), _flag(active), request_id, _details(extras)]
         script_keys = keys.session_keys(webinar_id, session_id)
-        return await self._change(webinar_id, self.scripts.ping, script_keys, args)
+        with redis_boundary():
+            reply = await self.pings(webinar_id, head, script_keys, args)
+        return await self._woken(webinar_id, reply)
 
     async def exit(
         self, webinar_id: UUID, session_id: str, user_id: str, *, now_ms: int | None = None

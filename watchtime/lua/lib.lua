@@ -169,10 +169,13 @@ local function close_session(k, session_id, s, exited_at, reason, now)
   leave(k, viewer_of(s.user_id, session_id))
 end
 
--- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys).
-local function session_keyset()
-  return {meta = KEYS[1], session = KEYS[2], extras = KEYS[3], log = KEYS[4],
-    active = KEYS[5], presence = KEYS[6], closed = KEYS[7], tabs = KEYS[8],
-    active_log = KEYS[9]}
+-- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys): one set
+-- of SESSION_KEYS, or one per ping of a call of ping.lua (the i-th after i sets).
+local SESSION_KEYS = 9
+local function session_keyset(i)
+  local b = (i or 0) * SESSION_KEYS
+  return {meta = KEYS[b + 1], session = KEYS[b + 2], extras = KEYS[b + 3], log = KEYS[b + 4],
+    active = KEYS[b + 5], presence = KEYS[b + 6], closed = KEYS[b + 7], tabs = KEYS[b + 8],
+    active_log = KEYS[b + 9]}
 end
 
