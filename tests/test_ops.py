@@ -87,6 +87,7 @@ CHARTED = {
     "watchtime_report_duration_seconds",
     "watchtime_redis_noscript_total",
     "watchtime_redis_batch_calls",
+    "watchtime_pings_per_call",
     "watchtime_build_info",
     "watchtime_redis_used_memory_bytes",
     "watchtime_redis_maxmemory_bytes",

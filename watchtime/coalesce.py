@@ -1,10 +1,11 @@
 """Pings coalesced: the pings of one event-loop turn go to Redis as one script call.
 
-Redis spends about as much on calling a script (parsing, the Lua call, replicating its
-effects to the AOF as one transaction) as on a ping's own reads and writes: ping.lua takes
-many pings in one call and answers each apart (BENCHMARKS.md, about 48 against 27 µs of
-Redis a ping). The first ping of a turn starts the call's task; the pings that arrive
-before the task runs join it, up to ``MAX_PINGS``. Idle, a ping waits for nothing.
+Part of what Redis spends on a ping is the script call itself (parsing it, the Lua call,
+reading TIME, replicating its effects to the AOF as one transaction): ping.lua takes
+many pings in one call and answers each apart, which saved 12-30 % of the
+ping's Redis time at four pings a call (BENCHMARKS.md). The first ping of a turn starts
+the call's task; the pings that arrive before the task runs join it, up to
+``MAX_PINGS``. Idle, a ping waits for nothing.
 
 A call's keys share one webinar's hash tag (R-ARCH-3), so the pings are grouped by
 webinar; pings with an explicit clock (tests) are grouped by it too, since a call has one
@@ -20,7 +21,7 @@ from uuid import UUID
 
 from watchtime.metrics import PINGS_PER_CALL
 
-# Redis runs a script to its end before anything else: 32 pings hold it under a
+# Redis runs a script to its end before anything else: 32 pings hold it about a
 # millisecond, and larger calls save little more per ping.
 MAX_PINGS = 32
 
@@ -37,6 +38,8 @@ class _Batch:
 
 
 class Coalescer:
+    """Called once per ping; sends the pings of a turn, by webinar, as calls of ``call``."""
+
     def __init__(self, call: Call) -> None:
         self.call = call  # (keys, args) -> one reply per ping, an error reply as a value
         self.open: dict[tuple[Any, ...], _Batch] = {}

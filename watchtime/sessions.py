@@ -7,6 +7,7 @@ explicit time in milliseconds to walk the worked examples of docs/semantics.md.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import StrEnum
@@ -172,7 +173,7 @@ class SessionStore:
     ) -> None:
         self.scripts = scripts
         self.run = run
-        self.pings = Coalescer(self._ping_call)
+        self.pings = Coalescer(functools.partial(run, scripts.ping))
         self.cap_ms = settings.delta_cap_ms
         self.min_interval_ms = settings.min_ping_interval_ms
         self.stale_ms = settings.stale_after_ms
@@ -181,10 +182,6 @@ class SessionStore:
     async def _call(self, script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
         with redis_boundary():
             return await self.run(script, script_keys, args)
-
-    async def _ping_call(self, script_keys: list[Any], args: list[Any]) -> list[Any]:
-        replies: list[Any] = await self.run(self.scripts.ping, script_keys, args)
-        return replies
 
     async def _change(
         self, webinar_id: UUID, script: AsyncScript, script_keys: list[str], args: list[Any]
