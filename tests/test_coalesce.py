@@ -68,6 +68,26 @@ async def test_the_pings_of_one_turn_share_one_call(redis, settings: Settings):
     assert await redis.zscore(keys.active(webinar), "s7") == now
 
 
+async def test_a_ping_never_waits_for_another_call(redis, settings: Settings):
+    """A ping of a later turn leaves at once, in a call of its own, while its webinar's
+    previous call is still unanswered (tried: holding pings back until then made larger
+    calls but no faster service, BENCHMARKS.md)."""
+    store, webinar = await batched(redis, settings), await known_webinar(redis)
+    sessions = await opened(store, webinar, 3)
+    ping_calls, pings = calls_and_pings()
+    await redis.client_pause(300)  # every call stays unanswered meanwhile
+    sent = []
+    for session in sessions:  # one a turn
+        sent.append(asyncio.ensure_future(store.ping(webinar, session, "", "r", now_ms=T0 + 5000)))
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert calls_and_pings() == (ping_calls + 3, pings + 3)
+    assert not any(ping.done() for ping in sent)
+    assert await asyncio.gather(*sent) == [
+        Outcome("ok", 5000 - 1000 * i, 5000 - 1000 * i) for i in range(3)
+    ]
+
+
 async def test_each_ping_of_a_call_gets_its_own_answer(redis, store: SessionStore):
     """Every outcome a ping can have, in one call, in order; only the taken ones change."""
     webinar, unknown = await known_webinar(redis), uuid4()
