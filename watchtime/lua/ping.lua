@@ -3,7 +3,7 @@
 -- (R-SEM-2, R-SEM-6, R-SEM-7). One call carries the pings a gateway received together
 -- (watchtime/coalesce.py): Redis's cost of a script call is paid once for all of them.
 -- KEYS: one session_keyset() per ping, in the order of the pings.
--- ARGV: the four below, then PING_ARGS per ping (ping_args below).
+-- ARGV: the four below, then PING_ARGS per ping: the arguments of ping() below, in order.
 local now = now_ms(ARGV[1])                -- ms; '' = Redis TIME, one time for the call
 local cap_ms = tonumber(ARGV[2])           -- Δt cap, ms
 local min_interval_ms = tonumber(ARGV[3])  -- rate limit for repeats of the same visibility
