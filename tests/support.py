@@ -15,20 +15,24 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import anyio
 import asyncpg
 import httpx2
 import pytest
+from prometheus_client import Histogram
 from redis import Redis
 
 from flusher.flusher import Flusher
 from loadtest.tokens import viewer_token as viewer_token  # shared with the load test
 from watchtime import keys
 from watchtime.backends import backends
+from watchtime.batching import ScriptBatcher
+from watchtime.client import RedisClient
 from watchtime.embedded import free_port
 from watchtime.fields import session_hash
+from watchtime.scripts import Scripts
 from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
@@ -72,6 +76,29 @@ ANDROID_TABLET = (
     "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
 )
+
+
+async def known_webinar(redis: RedisClient) -> UUID:
+    """A webinar whose schedule Redis holds, started at T0."""
+    webinar = uuid4()
+    await redis.hset(keys.meta(webinar), mapping={"start": T0})
+    return webinar
+
+
+async def gateway_store(redis: RedisClient, settings: Settings) -> SessionStore:
+    """A store as the gateway's: calls pipelined by a ScriptBatcher, the scripts loaded."""
+    store = SessionStore(
+        Scripts(redis), settings, ScriptBatcher(redis, settings.redis_timeout_seconds)
+    )
+    await store.scripts.load()
+    return store
+
+
+def observed(histogram: Histogram) -> tuple[float, float]:
+    """(observations, their sum) of a histogram without labels, so far."""
+    [family] = histogram.collect()
+    samples = {s.name: s.value for s in family.samples}
+    return samples[f"{family.name}_count"], samples[f"{family.name}_sum"]
 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
-from support import T0, both_topologies, with_settings
+from support import T0, both_topologies, gateway_store, known_webinar, observed, with_settings
 
 from watchtime import keys
 from watchtime.backends import backends
@@ -29,9 +29,7 @@ TIMEOUT = Settings().redis_timeout_seconds
 
 @pytest.fixture
 async def webinar(redis: Redis) -> UUID:
-    webinar_id = uuid4()
-    await redis.hset(keys.meta(webinar_id), mapping={"start": T0})
-    return webinar_id
+    return await known_webinar(redis)
 
 
 @pytest.fixture
@@ -41,8 +39,7 @@ def batcher(redis: Redis) -> ScriptBatcher:
 
 def batches() -> tuple[float, float]:
     """(round trips, calls) observed so far by the batch histogram."""
-    samples = {s.name: s.value for s in REDIS_BATCH_CALLS.collect()[0].samples}
-    return samples["watchtime_redis_batch_calls_count"], samples["watchtime_redis_batch_calls_sum"]
+    return observed(REDIS_BATCH_CALLS)
 
 
 async def test_calls_of_one_loop_turn_share_one_round_trip(
@@ -101,10 +98,8 @@ async def test_a_lost_connection_is_retried(redis, batcher, settings, webinar):
 @both_topologies
 async def test_one_batch_across_webinars_gets_each_reply_right(redis, settings):
     """On a cluster the webinars' slots live on different primaries: one write per node."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
-    webinars = [uuid4() for _ in range(12)]
-    for w in webinars:
-        await redis.hset(keys.meta(w), mapping={"start": T0})
+    store = await gateway_store(redis, settings)
+    webinars = [await known_webinar(redis) for _ in range(12)]
     await asyncio.gather(*(store.track(w, "s", "", now_ms=T0) for w in webinars))
     pings = await asyncio.gather(
         *(store.ping(w, "s", "", "r", now_ms=T0 + 1000 * (i + 1)) for i, w in enumerate(webinars))
@@ -129,7 +124,7 @@ def on_every_node(redis: RedisClient) -> list[UUID]:
 async def test_one_reload_serves_every_node(redis, settings):
     """Every primary forgot the scripts: the first call to meet NOSCRIPT loads them on all
     of them, so the calls that follow need none, whichever node they go to."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
+    store = await gateway_store(redis, settings)
     webinars = on_every_node(redis)
     for w in webinars:
         await redis.hset(keys.meta(w), mapping={"start": T0})
@@ -145,9 +140,7 @@ async def test_one_reload_serves_every_node(redis, settings):
 async def test_a_call_routed_by_a_stale_slot_map_follows_moved(redis, settings):
     """The slot map as a client holds it when a failover or a resharding has just moved
     the webinar's slot: the node answers MOVED, the map is read again, the call lands."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
-    webinar = uuid4()
-    await redis.hset(keys.meta(webinar), mapping={"start": T0})
+    store, webinar = await gateway_store(redis, settings), await known_webinar(redis)
     slot = redis.keyslot(keys.meta(webinar))
     owner = redis.nodes_manager.slots_cache[slot][0]
     elsewhere = next(node for node in redis.get_primaries() if node.name != owner.name)

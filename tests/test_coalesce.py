@@ -7,16 +7,15 @@ import asyncio
 from uuid import UUID, uuid4
 
 import pytest
-from support import T0, both_topologies, with_settings
-from test_batching import TIMEOUT, batches
+from support import T0, both_topologies, gateway_store, known_webinar, observed, with_settings
 
 from watchtime import keys
 from watchtime.batching import ScriptBatcher
-from watchtime.client import RedisClient, redis_client
+from watchtime.client import redis_client
 from watchtime.coalesce import MAX_PINGS
 from watchtime.embedded import free_port
 from watchtime.errors import BackendUnavailable
-from watchtime.metrics import PINGS_PER_CALL
+from watchtime.metrics import PINGS_PER_CALL, REDIS_BATCH_CALLS
 from watchtime.scripts import Scripts
 from watchtime.sessions import Outcome, SessionStore
 from watchtime.settings import Settings
@@ -26,21 +25,7 @@ pytestmark = pytest.mark.anyio
 
 def calls_and_pings() -> tuple[float, float]:
     """(ping script calls, pings in them) observed so far."""
-    samples = {s.name: s.value for s in PINGS_PER_CALL.collect()[0].samples}
-    return samples["watchtime_pings_per_call_count"], samples["watchtime_pings_per_call_sum"]
-
-
-async def known_webinar(redis: RedisClient) -> UUID:
-    webinar = uuid4()
-    await redis.hset(keys.meta(webinar), mapping={"start": T0})
-    return webinar
-
-
-async def batched(redis: RedisClient, settings: Settings) -> SessionStore:
-    """A gateway's store, its scripts loaded (no call meets NOSCRIPT)."""
-    store = SessionStore(Scripts(redis), settings, ScriptBatcher(redis, TIMEOUT))
-    await store.scripts.load()
-    return store
+    return observed(PINGS_PER_CALL)
 
 
 async def opened(store: SessionStore, webinar: UUID, sessions: int) -> list[str]:
@@ -52,9 +37,9 @@ async def opened(store: SessionStore, webinar: UUID, sessions: int) -> list[str]
 
 
 async def test_the_pings_of_one_turn_share_one_call(redis, settings: Settings):
-    store, webinar = await batched(redis, settings), await known_webinar(redis)
+    store, webinar = await gateway_store(redis, settings), await known_webinar(redis)
     sessions = await opened(store, webinar, 50)
-    trips, calls = batches()
+    trips, calls = observed(REDIS_BATCH_CALLS)
     ping_calls, pings = calls_and_pings()
     now = T0 + 60_000
     outcomes = await asyncio.gather(
@@ -63,7 +48,7 @@ async def test_the_pings_of_one_turn_share_one_call(redis, settings: Settings):
     credits = [60_000 - 1000 * i for i in range(50)]
     assert outcomes == [Outcome("ok", c, c) for c in credits]
     # 50 pings: a call of MAX_PINGS and one of the rest, in one round trip.
-    assert MAX_PINGS == 32 and batches() == (trips + 1, calls + 2)
+    assert MAX_PINGS == 32 and observed(REDIS_BATCH_CALLS) == (trips + 1, calls + 2)
     assert calls_and_pings() == (ping_calls + 2, pings + 50)
     assert await redis.zscore(keys.active(webinar), "s7") == now
 
@@ -72,7 +57,7 @@ async def test_a_ping_never_waits_for_another_call(redis, settings: Settings):
     """A ping of a later turn leaves at once, in a call of its own, while its webinar's
     previous call is still unanswered (tried: holding pings back until then made larger
     calls but no faster service, BENCHMARKS.md)."""
-    store, webinar = await batched(redis, settings), await known_webinar(redis)
+    store, webinar = await gateway_store(redis, settings), await known_webinar(redis)
     sessions = await opened(store, webinar, 3)
     ping_calls, pings = calls_and_pings()
     await redis.client_pause(300)  # every call stays unanswered meanwhile
@@ -139,7 +124,7 @@ async def test_a_failing_ping_fails_alone(redis, store: SessionStore):
 async def test_a_call_that_fails_fails_every_ping_of_it(settings: Settings):
     away = with_settings(settings, redis_url=f"redis://127.0.0.1:{free_port()}")
     redis = redis_client(away)
-    store = SessionStore(Scripts(redis), away, ScriptBatcher(redis, TIMEOUT))
+    store = SessionStore(Scripts(redis), away, ScriptBatcher(redis, away.redis_timeout_seconds))
     webinar = uuid4()
     errors = await asyncio.gather(
         *(store.ping(webinar, f"s{i}", "", f"r{i}") for i in range(3)), return_exceptions=True
@@ -153,7 +138,7 @@ async def test_a_call_that_fails_fails_every_ping_of_it(settings: Settings):
 @both_topologies
 async def test_a_call_holds_the_pings_of_one_webinar(redis, settings: Settings):
     """A call's keys share one hash tag, so that it runs on a cluster's slot unchanged."""
-    store = await batched(redis, settings)
+    store = await gateway_store(redis, settings)
     webinars = [await known_webinar(redis) for _ in range(3)]
     for w in webinars:
         await opened(store, w, 2)
@@ -167,12 +152,12 @@ async def test_a_call_holds_the_pings_of_one_webinar(redis, settings: Settings):
 
 async def test_pings_at_different_clocks_go_apart(redis, settings: Settings):
     """A call has one clock: tests' explicit ones split the pings of a turn."""
-    store, webinar = await batched(redis, settings), await known_webinar(redis)
+    store, webinar = await gateway_store(redis, settings), await known_webinar(redis)
     await opened(store, webinar, 2)
-    trips, calls = batches()
+    trips, calls = observed(REDIS_BATCH_CALLS)
     outcomes = await asyncio.gather(
         store.ping(webinar, "s0", "", "r", now_ms=T0 + 20_000),
         store.ping(webinar, "s1", "", "r", now_ms=T0 + 30_000),
     )
     assert outcomes == [Outcome("ok", 20_000, 20_000), Outcome("ok", 29_000, 29_000)]
-    assert batches() == (trips + 1, calls + 2)
+    assert observed(REDIS_BATCH_CALLS) == (trips + 1, calls + 2)

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from redis.asyncio import Redis
-from support import OLDER_LAYOUT, T0, both_topologies
+from support import OLDER_LAYOUT, T0, both_topologies, known_webinar
 
 from watchtime import keys, sessions
 from watchtime.client import REDIS_MAX_CONNECTIONS, RedisClient
@@ -26,9 +26,7 @@ def at(seconds: float) -> int:
 
 @pytest.fixture
 async def webinar(redis: Redis) -> UUID:
-    webinar_id = uuid4()
-    await redis.hset(keys.meta(webinar_id), mapping={"start": T0})
-    return webinar_id
+    return await known_webinar(redis)
 
 
 async def every_key(redis: RedisClient) -> list[bytes]:
