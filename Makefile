@@ -29,9 +29,9 @@ run: $(STAMP)
 test: $(STAMP) browser ops-tools bench-tools
 	$(BIN)/python -m pytest
 
-# The whole service in steady state against the seed design (median of RUNS=3), the idle
-# service's Redis traffic, the ping path against a bare Starlette 204 (wrk), then a verified
-# Locust run; each appends its figures to BENCHMARKS.md.
+# The whole service in steady state against the seed design and the HTTP floor (median of
+# RUNS=3), the idle service's Redis traffic, the ping path against a bare Starlette 204
+# (wrk), then a verified Locust run; each appends its figures to BENCHMARKS.md.
 bench: $(STAMP) bench-tools
 	$(BIN)/python -m loadtest.system_bench --runs $(or $(RUNS),3)
 	$(BIN)/python -m loadtest.idle_bench

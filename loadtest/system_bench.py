@@ -14,7 +14,10 @@ PostgreSQL (fsync on) in a temporary folder, all on 127.0.0.1:
    Postgres rows and WAL per ping, AOF bytes per ping and the flusher's lag; the drain
    (until Postgres holds what Redis holds); then 25, 50 and 75 % of saturation;
 2. the gateway alone on the same Redis and sessions (no flusher, no sweeper);
-3. the seed design (``loadtest/seed_design.py``, 2 workers) on the same PostgreSQL,
+3. the HTTP floor: a bare Starlette 204 (``loadtest/bare.py``) with the gateway's
+   uvicorn settings and workers, under the same load: the most any app served this way
+   could carry here, whatever Redis and Postgres cost;
+4. the seed design (``loadtest/seed_design.py``, 2 workers) on the same PostgreSQL,
    the same number of sessions created and re-pinged the same way.
 
 ``--runs N`` repeats it and reports the median of each figure; the Markdown section is
@@ -53,6 +56,7 @@ from loadtest.seed_design import SCHEMA
 from loadtest.system_report import markdown
 from watchtime import keys
 from watchtime.embedded import PostgresServer, RedisServer, free_port, started
+from watchtime.settings import Settings
 
 Figures = dict[str, float]
 
@@ -300,6 +304,7 @@ class Run:
             r = redis.Redis.from_url(self.redis_server.url)
             f = self.whole_service(r, Psql(self.pg))
             f |= self.gateway_only(r)
+            f |= self.http_floor()
             f |= self.seed_design()
             return f | {
                 "ratio.seed": f["sys.sat.rps"] / f["seed.sat.rps"],
@@ -357,6 +362,16 @@ class Run:
                 return prefixed("gw", window(self.audience, m, self.o.seconds))
             finally:
                 sampler.stop()
+
+    def http_floor(self) -> Figures:
+        """A bare Starlette 204 (loadtest/bare.py) with the gateway's uvicorn settings and
+        workers, under the same load: what answering HTTP alone costs on this box."""
+        port = free_port()
+        workers = Settings.from_env(self.env()).gateway_workers
+        command = uvicorn_command("loadtest.bare:app", port, workers)
+        with serving(command, os.environ.copy(), self.folder / "floor.log", port) as pid:
+            audience = Audience(port, self.webinars, self.o.sessions)
+            return prefixed("floor", window(audience, Meters({"gateway": pid}), self.o.seconds))
 
     def seed_design(self) -> Figures:
         Psql(self.pg).rows("CREATE DATABASE seed")

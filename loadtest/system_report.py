@@ -22,7 +22,8 @@ COMPONENTS = (
     ("postgres", "PostgreSQL"),
     ("wrk", "wrk (the load)"),
 )
-DESIGNS = ("sys.sat", "gw", "seed.sat")
+DESIGNS = ("sys.sat", "gw", "floor", "seed.sat")
+HEADS = "| whole service | gateway alone | HTTP floor | seed design |"
 LoadAverage = tuple[float, float, float]  # 1, 5 and 15 minutes, from os.getloadavg()
 
 
@@ -61,8 +62,13 @@ def _load(average: LoadAverage) -> str:
     return ", ".join(f"{value:.2f}" for value in average)
 
 
+def _all(f: Figures, design: str) -> float:
+    """CPU µs per ping of every process measured in a design's window."""
+    return sum(v for k, v in f.items() if k.startswith(f"{design}.cpu."))
+
+
 def _header(f: Figures, o: Options, command: str, loads: tuple[LoadAverage, LoadAverage]) -> str:
-    sat, seed, gw = f["sys.sat.rps"], f["seed.sat.rps"], f["gw.rps"]
+    sat, seed, gw, floor = f["sys.sat.rps"], f["seed.sat.rps"], f["gw.rps"], f["floor.rps"]
     limit = (
         ""
         if o.min_ping_interval is None
@@ -90,7 +96,10 @@ viewer-equivalents at the 120-s interval; Postgres held every session's last sta
 {_n(f["sys.sat.drain_s"], 1)} s after the load stopped. **{_n(f["ratio.seed"], 2)}x the seed
 design** ({_n(seed)} req/s, p99 {_n(f["seed.sat.p99_ms"], 1)} ms) in the same runs; the
 gateway alone (no flusher, no sweeper, same Redis and sessions): {_n(gw)} pings/s
-(the whole service carried {_n(f["ratio.gw"], 2)} of that).
+(the whole service carried {_n(f["ratio.gw"], 2)} of that). The HTTP floor, a bare
+Starlette 204 with the same uvicorn settings and workers under the same load:
+{_n(floor)} req/s at {_n(_all(f, "floor"), 1)} µs of CPU a request (its workers and wrk),
+where the whole service spent {_n(_all(f, "sys.sat"), 1)} µs a ping.
 """
 
 
@@ -124,13 +133,13 @@ def _loads(f: Figures) -> str:
 
 def _cpu(f: Figures) -> str:
     rows = [
-        "| CPU µs per ping, at saturation | whole service | gateway alone | seed design |",
-        "|---|---|---|---|",
+        f"| CPU µs per ping, at saturation {HEADS}",
+        "|---|---|---|---|---|",
     ]
     for name, label in COMPONENTS:
         cells = [_n(_get(f, f"{d}.cpu.{name}"), 1) for d in DESIGNS]
         rows.append(f"| {label} | {' | '.join(cells)} |")
-    totals = [_n(sum(v for k, v in f.items() if k.startswith(f"{d}.cpu.")), 1) for d in DESIGNS]
+    totals = [_n(_all(f, d), 1) for d in DESIGNS]
     rows.append(f"| all | {' | '.join(totals)} |")
     return "\n".join(["", *rows])
 
@@ -140,12 +149,11 @@ def _storage(f: Figures) -> str:
         cells = [_n(_get(f, f"{d}.{name}") * scale, digits) for d in DESIGNS]
         return f"| {label} | {' | '.join(cells)} |"
 
-    head = "| per ping, at saturation | whole service | gateway alone | seed design |"
     return "\n".join(
         [
             "",
-            head,
-            "|---|---|---|---|",
+            f"| per ping, at saturation {HEADS}",
+            "|---|---|---|---|---|",
             row("PostgreSQL rows written (inserted + updated)", "pg_rows", 2),
             row("of the updates, HOT (%)", "pg_hot", 0, 100),
             row("PostgreSQL WAL bytes", "wal_bytes"),
@@ -208,7 +216,8 @@ def _runs(runs: list[Figures]) -> str:
     lines = [
         f"- run {i}: whole box {r['sys.sat.rps']:,.0f} pings/s (p99 {r['sys.sat.p99_ms']:.1f}"
         f" ms), drain {_n(r['sys.sat.drain_s'], 1)} s; seed design {r['seed.sat.rps']:,.0f} "
-        f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s; "
+        f"req/s ({r['ratio.seed']:.2f}x); gateway alone {r['gw.rps']:,.0f} pings/s; HTTP floor "
+        f"{r['floor.rps']:,.0f} req/s; "
         f"steal {_n(_get(r, 'machine.steal_pct'), 1)} %"
         for i, r in enumerate(runs, 1)
     ]

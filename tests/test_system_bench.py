@@ -44,7 +44,7 @@ def test_a_tiny_system_run_measures_every_figure(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     f, section = tiny_run(tmp_path, capsys)
-    for design in ("sys.sat", "gw", "seed.sat"):
+    for design in ("sys.sat", "gw", "floor", "seed.sat"):
         assert f[f"{design}.errors"] == 0
         assert f[f"{design}.requests"] > 0
         assert f[f"{design}.p99_ms"] >= f[f"{design}.p50_ms"] > 0
@@ -57,6 +57,9 @@ def test_a_tiny_system_run_measures_every_figure(
     # 2-second tiny run may take less than one, the seed design's writes never do.
     assert f["sys.sat.cpu.postgres"] >= 0 and f["seed.sat.cpu.postgres"] > 0
     assert "sys.sat.cpu.sweeper" in f
+    # The HTTP floor is metered as its two processes: the bare app's workers and wrk.
+    assert {k for k in f if k.startswith("floor.cpu.")} == {"floor.cpu.gateway", "floor.cpu.wrk"}
+    assert f"HTTP floor {f['floor.rps']:,.0f} req/s" in section
     assert math.isfinite(f["sys.sat.drain_s"]) and math.isfinite(f["sys.sat.backlog_zero_s"])
     # Each of the seed's pings updates its session and logs one heartbeat: two rows. The
     # server also answers the requests wrk left in flight when it stopped (one a
