@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, THREADS
+from watchtime.settings import Settings
 
 if TYPE_CHECKING:
     from loadtest.system_bench import Figures, Options
@@ -78,7 +79,7 @@ def _header(f: Figures, o: Options, command: str, loads: tuple[LoadAverage, Load
 ## Whole service, steady state, every ping durable ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
 
 `{command}` — `make run`'s defaults (the `watchtime` supervisor: gateway with
-GATEWAY_WORKERS = {os.cpu_count()} cores, flusher, sweeper, migrations) on embedded Redis
+GATEWAY_WORKERS = {Settings.from_env().gateway_workers}, flusher, sweeper, migrations) on embedded Redis
 (AOF, appendfsync everysec) and PostgreSQL (fsync on), wrk ({THREADS} threads,
 {CONNECTIONS} connections) on 127.0.0.1 of this {os.cpu_count()}-core machine, which other
 agents share (load average {_load(loads[0])} before the runs, {_load(loads[1])} after;
