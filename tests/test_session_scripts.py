@@ -340,6 +340,33 @@ async def test_live_counts_viewers_and_sessions_within_the_stale_limit(store, we
     assert await store.live(uuid4(), now_ms=at(330)) is None
 
 
+async def test_only_signed_in_viewers_tabs_are_counted(store, redis, webinar):
+    """A guest is one session, present while it is open: nothing to count in tabs."""
+    user = str(uuid4())
+    await store.track(webinar, "tab-a", user, now_ms=at(0))
+    await store.track(webinar, "tab-b", user, now_ms=at(1))
+    await store.track(webinar, S, "", now_ms=at(2))
+    assert await redis.hgetall(keys.tabs(webinar)) == {f"user:{user}".encode(): b"2"}
+    await store.exit(webinar, S, "", now_ms=at(3))
+    await store.exit(webinar, "tab-a", user, now_ms=at(4))
+    assert await redis.hgetall(keys.tabs(webinar)) == {f"user:{user}".encode(): b"1"}
+    assert await redis.zrange(keys.presence(webinar), 0, -1) == [f"user:{user}".encode()]
+
+
+@pytest.mark.parametrize("close", ["exit", "sweep"])
+async def test_a_guest_s_tab_count_from_an_older_release_goes_with_its_session(
+    store, redis, webinar, close
+):
+    await store.track(webinar, S, "", now_ms=at(0))
+    await redis.hset(keys.tabs(webinar), f"guest:{S}", 1)  # as an older release counted it
+    if close == "exit":
+        await store.exit(webinar, S, "", now_ms=at(10))
+    else:
+        assert await store.sweep(webinar, [S], now_ms=at(400)) == 1
+    assert await redis.hgetall(keys.tabs(webinar)) == {}
+    assert await redis.zcard(keys.presence(webinar)) == 0
+
+
 async def test_interval_log_stays_bounded_and_equal_to_watched(store, redis, webinar):
     await store.track(webinar, S, "", now_ms=at(0))
     flips = MAX_INTERVALS_PER_SESSION + 20

@@ -75,7 +75,8 @@ def flushed(webinar_id: UUID) -> str:
 
 
 def tabs(webinar_id: UUID) -> str:
-    """Hash: viewer -> number of open sessions, so the last tab's exit ends presence."""
+    """Hash: signed-in viewer -> number of open sessions, so the last tab's exit ends
+    presence (a guest is one session, not counted)."""
     return f"{tag(webinar_id)}:tabs"
 
 

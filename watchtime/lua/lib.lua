@@ -93,7 +93,7 @@ local function open_session(k, session_id, user_id, now, visible, active, pings,
   redis.call('ZADD', k.active, now, session_id)
   local viewer = viewer_of(user_id, session_id)
   redis.call('ZADD', k.presence, now, viewer)
-  redis.call('HINCRBY', k.tabs, viewer, 1)
+  if user_id ~= '' then redis.call('HINCRBY', k.tabs, viewer, 1) end  -- see leave
 end
 
 -- Credits [from_ms, to_ms) to a run and its log. A session's credited time is its log
@@ -149,9 +149,12 @@ local function credit(k, s, now, cap_ms, max_intervals)
   return credited
 end
 
--- Ends the viewer's presence with their last open tab.
-local function leave(k, viewer)
-  if redis.call('HINCRBY', k.tabs, viewer, -1) <= 0 then
+-- Ends the viewer's presence with their last open tab. Only signed-in viewers, who may
+-- open several, are counted in tabs: a guest is one session. (A guest's count there was
+-- written by an older release; it goes with the session.)
+local function leave(k, user_id, session_id)
+  local viewer = viewer_of(user_id, session_id)
+  if user_id == '' or redis.call('HINCRBY', k.tabs, viewer, -1) <= 0 then
     redis.call('HDEL', k.tabs, viewer)
     redis.call('ZREM', k.presence, viewer)
   end
@@ -166,7 +169,7 @@ local function close_session(k, session_id, s, exited_at, reason, now)
     'state', pack_state(s))
   redis.call('ZREM', k.active, session_id)
   redis.call('ZADD', k.closed, now, session_id)
-  leave(k, viewer_of(s.user_id, session_id))
+  leave(k, s.user_id, session_id)
 end
 
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys): one set
