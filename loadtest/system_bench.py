@@ -76,6 +76,8 @@ class Options:
     runs: int
     min_ping_interval: float | None
     output: Path
+    # `make run`'s gateway workers: the HTTP floor is served with as many, the report names them
+    gateway_workers: int = field(default_factory=lambda: Settings.from_env().gateway_workers)
 
 
 @dataclass
@@ -367,8 +369,7 @@ class Run:
         """A bare Starlette 204 (loadtest/bare.py) with the gateway's uvicorn settings and
         workers, under the same load: what answering HTTP alone costs on this box."""
         port = free_port()
-        workers = Settings.from_env(self.env()).gateway_workers
-        command = uvicorn_command("loadtest.bare:app", port, workers)
+        command = uvicorn_command("loadtest.bare:app", port, self.o.gateway_workers)
         with serving(command, os.environ.copy(), self.folder / "floor.log", port) as pid:
             audience = Audience(port, self.webinars, self.o.sessions)
             return prefixed("floor", window(audience, Meters({"gateway": pid}), self.o.seconds))

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loadtest.audience import CONNECTIONS, SMALL_WEBINARS, THREADS
-from watchtime.settings import Settings
 
 if TYPE_CHECKING:
     from loadtest.system_bench import Figures, Options
@@ -70,7 +69,6 @@ def _all(f: Figures, design: str) -> float:
 
 def _header(f: Figures, o: Options, command: str, loads: tuple[LoadAverage, LoadAverage]) -> str:
     sat, seed, gw, floor = f["sys.sat.rps"], f["seed.sat.rps"], f["gw.rps"], f["floor.rps"]
-    workers = Settings.from_env().gateway_workers
     limit = (
         ""
         if o.min_ping_interval is None
@@ -80,7 +78,7 @@ def _header(f: Figures, o: Options, command: str, loads: tuple[LoadAverage, Load
 ## Whole service, steady state, every ping durable ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
 
 `{command}` — `make run`'s defaults (the `watchtime` supervisor: gateway with
-GATEWAY_WORKERS = {workers}, flusher, sweeper, migrations) on embedded Redis
+GATEWAY_WORKERS = {o.gateway_workers}, flusher, sweeper, migrations) on embedded Redis
 (AOF, appendfsync everysec) and PostgreSQL (fsync on), wrk ({THREADS} threads,
 {CONNECTIONS} connections) on 127.0.0.1 of this {os.cpu_count()}-core machine, which other
 agents share (load average {_load(loads[0])} before the runs, {_load(loads[1])} after;
