@@ -36,6 +36,7 @@ class Run:
     rows: list[Row]  # by request name, the aggregate last
     failures: list[tuple[str, str, int]]  # name, error, occurrences
     answers: dict[str, int]
+    counted: dict[str, dict[str, int]]  # by the gateway's own metrics (service_counts)
     cpu: dict[str, float]
     verdict: Verdict | None  # None: the service never settled
 
@@ -116,6 +117,8 @@ def table(run: Run) -> list[tuple[str, str]]:
             for r in run.rows[:-1]
         ),
         ("answers", ", ".join(f"{k}: {n:,}" for k, n in sorted(run.answers.items()))),
+        ("pings by outcome, the gateway's count", _counts(run.counted["watchtime_pings"])),
+        ("refused at once by the gateway", _counts(run.counted["watchtime_gateway_refused"])),
         (
             "failures",
             f"{total.failures:,}"
@@ -134,6 +137,10 @@ def table(run: Run) -> list[tuple[str, str]]:
         *_verdict_lines(run.verdict),
     ]
     return lines
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {n:,}" for k, n in sorted(counts.items()) if n) or "none"
 
 
 def text(run: Run) -> str:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest import processes, results, verify, webinar
+from loadtest import processes, results, service_counts, verify, webinar
 from loadtest.compare import Verdict
 from loadtest.cpu import CpuMonitor
 from loadtest.ledger import Ledger
@@ -154,6 +154,7 @@ def execute(o: Options, command: str, watch: Watcher | None = None) -> results.R
             locust = locust_command(o, base, webinar_id)
             with (watch or _nothing)(supervisor.pid):
                 cpu = run_locust(o, env, locust, supervisor.pid)
+            counted = service_counts.read(base)
             ledger = Ledger.read(sorted(o.out.glob("ledger*.json")))
             verdict: Verdict | None = None
             with contextlib.suppress(verify.NotSettled):
@@ -176,6 +177,7 @@ def execute(o: Options, command: str, watch: Watcher | None = None) -> results.R
         rows,
         failures,
         ledger.answers,
+        counted,
         cpu,
         verdict,
     )
