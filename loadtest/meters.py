@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import psutil
 import redis
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from watchtime.embedded import PostgresServer
 from watchtime.fields import session_hash
@@ -245,15 +247,17 @@ class Sampler(threading.Thread):
         return grown / seconds if seconds else 0.0
 
 
-def _gauges(url: str) -> tuple[float, float]:
-    with urllib.request.urlopen(url, timeout=2) as answer:
+def metric_families(url: str, timeout: float) -> dict[str, Metric]:
+    """A ``/metrics`` page by family name (a counter's without ``_total``)."""
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
         text = answer.read().decode()
-    values = dict.fromkeys(FLUSHER_GAUGES, 0.0)
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in values:
-            values[name] = float(value)
-    return values[FLUSHER_GAUGES[0]], values[FLUSHER_GAUGES[1]]
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def _gauges(url: str) -> tuple[float, float]:
+    found = metric_families(url, timeout=2)
+    backlog, lag = (found[n].samples[0].value if n in found else 0.0 for n in FLUSHER_GAUGES)
+    return backlog, lag
 
 
 def session_total(r: redis.Redis, keys: Iterable[str], field: str, chunk: int = 10_000) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.compare import BEACON_LIMIT_SECONDS, FIGURES, Verdict
+from loadtest.service_counts import Counted
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Run:
     rows: list[Row]  # by request name, the aggregate last
     failures: list[tuple[str, str, int]]  # name, error, occurrences
     answers: dict[str, int]
-    counted: dict[str, dict[str, int]]  # by the gateway's own metrics (service_counts)
+    counted: Counted  # by the gateway's own metrics
     cpu: dict[str, float]
     verdict: Verdict | None  # None: the service never settled
 
@@ -117,8 +118,8 @@ def table(run: Run) -> list[tuple[str, str]]:
             for r in run.rows[:-1]
         ),
         ("answers", ", ".join(f"{k}: {n:,}" for k, n in sorted(run.answers.items()))),
-        ("pings by outcome, the gateway's count", _counts(run.counted["watchtime_pings"])),
-        ("refused at once by the gateway", _counts(run.counted["watchtime_gateway_refused"])),
+        ("pings by outcome, the gateway's count", _counts(run.counted.pings)),
+        ("refused at once by the gateway", _counts(run.counted.refused)),
         (
             "failures",
             f"{total.failures:,}"

@@ -5,23 +5,32 @@ Redis ``unavailable`` or ``timeout``, ...)."""
 
 from __future__ import annotations
 
-import urllib.request
+from typing import NamedTuple
 
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import Counter
+from prometheus_client.metrics_core import Metric
 
-# Metric family (its name without _total) -> the label that splits it.
-COUNTED = {"watchtime_pings": "outcome", "watchtime_gateway_refused": "reason"}
+from gateway.metrics import PINGS, REFUSED
+from loadtest.meters import metric_families
 
 
-def read(base_url: str, timeout: float = 30) -> dict[str, dict[str, int]]:
-    """{family: {label value: count}} of the families in COUNTED, from every worker."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=timeout) as response:
-        text = response.read().decode()
-    counts: dict[str, dict[str, int]] = {family: {} for family in COUNTED}
-    for family in text_string_to_metric_families(text):
-        if family.name in COUNTED:
-            label = COUNTED[family.name]
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    counts[family.name][sample.labels[label]] = int(sample.value)
-    return counts
+class Counted(NamedTuple):
+    pings: dict[str, int]  # by outcome, every worker's added up
+    refused: dict[str, int]  # requests refused at once, by reason
+
+
+def read(base_url: str, timeout: float = 30) -> Counted:
+    found = metric_families(f"{base_url}/metrics", timeout)
+    return Counted(_by_label(found, PINGS), _by_label(found, REFUSED))
+
+
+def _by_label(found: dict[str, Metric], counter: Counter) -> dict[str, int]:
+    """A counter of one label, as the page showed it: its count by the label's value."""
+    [family] = counter.describe()
+    samples = found[family.name].samples
+    return {
+        value: int(sample.value)
+        for sample in samples
+        if sample.name.endswith("_total")
+        for value in sample.labels.values()
+    }

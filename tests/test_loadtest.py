@@ -370,11 +370,11 @@ def test_a_small_run_is_verified_end_to_end(tmp_path: Path) -> None:
     assert outcome.total.failures == 0, outcome.failures
     assert outcome.answers.get("exit 204", 0) > 0 and outcome.answers.get("ping 204", 0) > 0
     # The gateway counted each ping the viewers saw answered once, by its outcome.
-    pings, seen = outcome.counted["watchtime_pings"], outcome.answers
+    pings, seen = outcome.counted.pings, outcome.answers
     assert sum(pings.values()) == sum(n for k, n in seen.items() if k.startswith("ping "))
     assert pings["ok"] + pings["created"] == seen["ping 204"]
     assert pings["rate_limited"] == seen.get("ping 429", 0)
-    assert outcome.counted["watchtime_gateway_refused"] == {"overloaded": 0}
+    assert outcome.counted.refused == {"overloaded": 0}
     assert (tmp_path / "locust.html").read_text().startswith("<!DOCTYPE html>")
     assert json.loads((tmp_path / "locust.json").read_text())  # what the figures came from
 
