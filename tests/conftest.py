@@ -20,7 +20,7 @@ from watchtime.client import RedisClient, redis_client
 from watchtime.embedded import PostgresServer, RedisClusterServer, RedisServer, started
 from watchtime.migrate import migrate_url
 from watchtime.scripts import Scripts
-from watchtime.sessions import SessionStore, run_directly
+from watchtime.sessions import Direct, SessionStore
 from watchtime.settings import Settings
 
 # Chromium and the gateway process for the browser tests.
@@ -106,8 +106,9 @@ async def store(
 ) -> SessionStore:
     """The session scripts called one by one, and coalesced as the gateway calls them."""
     batched = request.param == "batched"
-    run = ScriptBatcher(redis, settings.redis_timeout_seconds) if batched else run_directly
-    return SessionStore(Scripts(redis), settings, run)
+    scripts = Scripts(redis)
+    run = ScriptBatcher(redis, settings.redis_timeout_seconds) if batched else Direct(scripts)
+    return SessionStore(scripts, settings, run)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import ExecAbortError, ResponseError
 from support import T0, both_topologies, gateway_store, known_webinar, observed, with_settings
 
 from watchtime import keys
@@ -19,7 +19,7 @@ from watchtime.client import RedisClient
 from watchtime.embedded import free_port
 from watchtime.metrics import REDIS_BATCH_CALLS, REDIS_NOSCRIPT
 from watchtime.scripts import Scripts
-from watchtime.sessions import Outcome, SessionStore
+from watchtime.sessions import Direct, Outcome, SessionStore
 from watchtime.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -148,6 +148,33 @@ async def test_a_call_routed_by_a_stale_slot_map_follows_moved(redis, settings):
     assert await store.track(webinar, "s", "", now_ms=T0) == Outcome("created")
     assert redis.nodes_manager.slots_cache[slot][0].name == owner.name
     assert await redis.hget(keys.session(webinar, "s"), "entered_at") == str(T0).encode()
+
+
+@both_topologies
+async def test_a_transaction_runs_on_its_webinars_node_and_answers_each_command(redis, settings):
+    """MULTI … EXEC through the batcher's pipe, and the same commands as one script for a
+    client that sends no MULTI to a cluster: the same replies, as Redis sends them."""
+    batcher, direct = ScriptBatcher(redis, TIMEOUT), Direct(Scripts(redis))
+    for webinar in on_every_node(redis):
+        hash_key, absent = keys.session(webinar, "s"), keys.intervals(webinar, "s")
+        for transport in (batcher, direct):
+            await redis.delete(hash_key)
+            replies = await transport.transaction(
+                [("HSET", hash_key, "a", "1", "b", "2"), ("HGETALL", hash_key), ("GET", absent)]
+            )
+            assert replies == [2, [b"a", b"1", b"b", b"2"], None]
+    await batcher.aclose()
+
+
+async def test_a_transaction_with_a_command_redis_refuses_fails_whole(redis, webinar):
+    """Redis refuses to queue a command of the wrong arity and discards the transaction:
+    nothing of it runs, and the caller gets the error, not a list with a gap."""
+    batcher = ScriptBatcher(redis, TIMEOUT)
+    written = keys.session(webinar, "s")
+    with pytest.raises(ExecAbortError):
+        await batcher.transaction([("HSET", written, "a", "1"), ("GET", written, "extra")])
+    assert await redis.exists(written) == 0
+    await batcher.aclose()
 
 
 @both_topologies

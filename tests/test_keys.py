@@ -11,13 +11,13 @@ def test_session_keys_are_the_named_keys_in_script_order():
     w = uuid4()
     assert keys.session_keys(w, S) == [
         keys.meta(w),
-        keys.session(w, S),
-        keys.extras(w, S),
-        keys.intervals(w, S),
         keys.active(w),
         keys.presence(w),
         keys.closed(w),
         keys.tabs(w),
+        keys.session(w, S),
+        keys.extras(w, S),
+        keys.intervals(w, S),
         keys.active_intervals(w, S),
     ]
     assert all(k.startswith(f"wt:{{{w}}}:") for k in keys.session_keys(w, S))  # one slot

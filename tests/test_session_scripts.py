@@ -11,6 +11,7 @@ from support import OLDER_LAYOUT, T0, both_topologies, known_webinar
 
 from watchtime import keys, sessions
 from watchtime.client import REDIS_MAX_CONNECTIONS, RedisClient
+from watchtime.errors import BackendUnavailable
 from watchtime.fields import session_hash
 from watchtime.limits import MAX_INTERVALS_PER_SESSION
 from watchtime.sessions import Outcome, SessionStore
@@ -57,6 +58,16 @@ async def test_a_session_of_the_older_field_by_field_layout_goes_on(store, redis
     assert await intervals(redis, webinar) == [(10_000, 30_000)]
     [collected] = await store.collect(webinar, [S])
     assert (collected.hot.watched_ms, collected.hot.version) == (30_000, 3)
+
+
+async def test_a_snapshot_that_meets_an_error_raises_it(store, redis, webinar):
+    """A session key holding another type fails the flusher's read, on either transport,
+    rather than a session read as absent or half."""
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    await redis.delete(keys.session(webinar, "s1"))
+    await redis.sadd(keys.session(webinar, "s1"), "not a hash")
+    with pytest.raises(BackendUnavailable, match="WRONGTYPE"):
+        await store.collect(webinar, ["s1"])
 
 
 async def test_worked_example_of_spec_section_5(store: SessionStore, redis: Redis, webinar: UUID):

@@ -18,7 +18,7 @@ from sweeper.stale import StaleSessions
 from watchtime import keys, webinars
 from watchtime.backends import Backends
 from watchtime.scripts import Scripts
-from watchtime.sessions import Outcome, SessionStore, run_directly
+from watchtime.sessions import Direct, Outcome, SessionStore
 
 pytestmark = [pytest.mark.anyio, both_topologies]
 
@@ -72,7 +72,7 @@ async def test_a_lost_wake_is_repeated_by_the_next_change(
 ):
     await Flusher(backends, settings).cycle(now_ms=at(0))  # rests
     # A gateway that dies between the script and the wake: the script ran, the wake did not.
-    bare = SessionStore(store.scripts, settings, run_directly)
+    bare = SessionStore(store.scripts, settings, Direct(store.scripts))
     bare.wake = _no_wake  # type: ignore[method-assign]
     assert (await bare.track(webinar, "s1", "", now_ms=at(1))).dormant is True
     assert not await in_working_set(redis, webinar)
@@ -94,7 +94,7 @@ async def test_a_flusher_lost_while_resting_a_webinar_with_work_leaves_it_marked
     """The script found a session opened since the survey; the flusher died before it put
     the webinar back: the mark makes the session's exit do it."""
     await store.track(webinar, "s1", "", now_ms=at(0))
-    dying = SessionStore(store.scripts, settings, run_directly)
+    dying = SessionStore(store.scripts, settings, Direct(store.scripts))
     dying.wake = _no_wake  # type: ignore[method-assign]
     assert await dying.rest(webinar, now_ms=at(1)) is False
     assert not await in_working_set(redis, webinar)

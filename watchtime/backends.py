@@ -14,7 +14,7 @@ from watchtime.batching import ScriptBatcher
 from watchtime.client import RedisClient, redis_client
 from watchtime.postgres import postgres_pool
 from watchtime.scripts import Scripts
-from watchtime.sessions import SessionStore, run_directly
+from watchtime.sessions import SessionStore
 from watchtime.settings import Settings
 
 log = logging.getLogger("watchtime.backends")
@@ -40,7 +40,7 @@ async def backends(
     scripts = Scripts(redis)
     try:
         await _warm(scripts, batcher)
-        yield Backends(redis, pg, SessionStore(scripts, settings, batcher or run_directly))
+        yield Backends(redis, pg, SessionStore(scripts, settings, batcher))
     finally:
         if batcher:
             await batcher.aclose()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import hiredis
 from redis.commands.core import AsyncScript
@@ -24,6 +24,7 @@ from redis.exceptions import (
     AskError,
     ClusterDownError,
     ConnectionError,
+    ExecAbortError,
     MovedError,
     NoScriptError,
     RedisClusterException,
@@ -56,17 +57,33 @@ class ScriptBatcher:
 
     async def __call__(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
-        reply = await self._attempt(keys[0], packed)
-        if isinstance(reply, ROUTE_CHANGED):  # the connection, a node or the slot map
-            await self.once(("refresh",), self.routes.refresh)
-            reply = await self._attempt(keys[0], packed)
+        reply = await self._routed(keys[0], packed)
         if isinstance(reply, NoScriptError):  # a restarted or failed-over Redis forgot it
             REDIS_NOSCRIPT.inc()
             # On a cluster redis-py loads the script on every primary.
             await self.once(("load", script.sha), lambda: self.redis.script_load(script.script))
-            reply = await self._attempt(keys[0], packed)
+            reply = await self._attempt(keys[0], packed, 1)
         if isinstance(reply, Exception):
             raise reply
+        return reply
+
+    async def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """``commands`` run at once, MULTI … EXEC, their first argument a key: one per
+        reply, an error reply as a value. They must share a hash tag."""
+        framed = (("MULTI",), *commands, ("EXEC",))
+        packed = b"".join(hiredis.pack_command(tuple(command)) for command in framed)
+        reply = await self._routed(commands[0][1], packed, len(commands) + 2)
+        if isinstance(reply, Exception):
+            raise reply
+        return cast(list[Any], reply)
+
+    async def _routed(self, key: Any, packed: bytes, replies: int = 1) -> Any:
+        """The reply, once more after a repair if the route had changed."""
+        reply = await self._attempt(key, packed, replies)
+        # A transaction that met a moved slot is aborted: the EXEC says so.
+        if isinstance(reply, (*ROUTE_CHANGED, ExecAbortError)):
+            await self.once(("refresh",), self.routes.refresh)
+            reply = await self._attempt(key, packed, replies)
         return reply
 
     async def open(self) -> None:
@@ -78,14 +95,14 @@ class ScriptBatcher:
         for pipe in self.pipes.values():
             pipe.close()
 
-    async def _attempt(self, key: Any, packed: bytes) -> Any:
+    async def _attempt(self, key: Any, packed: bytes, replies: int) -> Any:
         """The reply, or the error the call met, as a value."""
         try:
             name = self.routes.node(key)
             pipe = self.pipes.get(name)
             if pipe is None or pipe.lost:
                 pipe = await self._open(name)
-            return await pipe.send(packed)
+            return await pipe.send(packed, replies)
         except LOST as e:
             return e
 

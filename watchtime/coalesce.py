@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from watchtime.metrics import PINGS_PER_CALL
@@ -28,12 +28,20 @@ MAX_PINGS = 32
 Call = Callable[[list[Any], list[Any]], Awaitable[list[Any]]]
 
 
+class Head(NamedTuple):
+    """What a call carries once, before its pings' own keys and arguments: the webinar's
+    keys, and the call's arguments (its clock first)."""
+
+    keys: Sequence[Any]
+    args: tuple[Any, ...]
+
+
 class _Batch:
     """The pings of one call: their keys and arguments after the call's own, in order."""
 
-    def __init__(self, head: Sequence[Any]) -> None:
-        self.keys: list[Any] = []
-        self.args: list[Any] = list(head)
+    def __init__(self, head: Head) -> None:
+        self.keys: list[Any] = list(head.keys)
+        self.args: list[Any] = list(head.args)
         self.callers: list[asyncio.Future[Any]] = []
 
 
@@ -46,11 +54,11 @@ class Coalescer:
         self.sending: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
 
     def __call__(
-        self, webinar_id: UUID, head: tuple[Any, ...], keys: Sequence[Any], args: Sequence[Any]
+        self, webinar_id: UUID, head: Head, keys: Sequence[Any], args: Sequence[Any]
     ) -> asyncio.Future[Any]:
-        """Queues one ping; ``head`` is the call's own arguments (its clock first), the
-        same for every ping that joins it. The future gets the ping's reply."""
-        group = (webinar_id, *head)
+        """Queues one ping; ``head`` is the same for every ping that joins the call. The
+        future gets the ping's reply."""
+        group = (webinar_id, *head.args)
         batch = self.open.get(group)
         if batch is None:
             batch = self.open[group] = _Batch(head)

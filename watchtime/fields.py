@@ -1,8 +1,8 @@
 """The fields of a session's hashes, named once for Python and for the Lua scripts.
 
-``scripts.py`` prepends ``lua_constants()`` to every script, so the scripts that read or
-retire whole sessions (collect.lua, ack.lua) take these lists instead of spelling them,
-and lib.lua labels people as ``keys.viewer`` does.
+``scripts.py`` prepends ``lua_constants()`` to every script, so the script that retires
+whole sessions (ack.lua) takes these lists instead of spelling them, and lib.lua labels
+people as ``keys.viewer`` does.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def session_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
 
 
 def hot(hash: Sequence[bytes]) -> Hot:
-    """A session from collect.lua's whole read of its hash (field, value, ...), its
+    """A session from the flusher's whole read of its hash (field, value, ...), its
     packed state unpacked: in one pass, as this is the flusher's cost per session."""
     values: list[str | int | bool | None] = [None] * len(Hot._fields)
     packed = None
@@ -131,10 +131,7 @@ if Hot._fields[_STATE_FROM:] != tuple(name for name, _ in STATE):
     raise TypeError("Hot must end with STATE's fields, in STATE's order")
 
 
-_LUA_LISTS = {
-    "DETAIL_FIELDS": Details._fields,
-    "RETIRED_FIELDS": RETIRED_FIELDS,
-}
+_LUA_LISTS = {"RETIRED_FIELDS": RETIRED_FIELDS}
 
 
 def lua_constants(script: str) -> str:

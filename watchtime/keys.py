@@ -97,14 +97,14 @@ def lease(webinar_id: UUID, job: str) -> str:
 
 
 def session_keys(webinar_id: UUID, session_id: str) -> list[str]:
-    """KEYS of the track, ping and exit scripts, in the order they expect."""
-    meta_key, *shared = _webinar_keys(webinar_id)
-    *record, active_log = session_record(webinar_id, session_id)
-    return [meta_key, *record, *shared, active_log]
+    """KEYS of the track and exit scripts, in the order they expect: the webinar's keys,
+    then the session's. A call of the ping script sends the webinar's once, then each
+    ping's session keys (``webinar_keys`` and ``session_record``)."""
+    return [*webinar_keys(webinar_id), *session_record(webinar_id, session_id)]
 
 
 @functools.lru_cache(maxsize=4096)
-def _webinar_keys(webinar_id: UUID) -> tuple[str, ...]:
+def webinar_keys(webinar_id: UUID) -> tuple[str, ...]:
     """The keys every session script of a webinar shares, built once per webinar (a few
     webinars take every ping)."""
     return (

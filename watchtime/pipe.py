@@ -34,6 +34,7 @@ REPLY_ERRORS: dict[str, type[exceptions.ResponseError]] = {
     "MOVED": exceptions.MovedError,
     "ASK": exceptions.AskError,
     "CLUSTERDOWN": exceptions.ClusterDownError,
+    "EXECABORT": exceptions.ExecAbortError,
 }
 
 
@@ -77,20 +78,25 @@ class Pipe(asyncio.Protocol):
         self.parser = hiredis.Reader(replyError=reply_error)
         self.transport: asyncio.Transport | None = None
         self.queued: list[bytes] = []
-        self.waiting: list[asyncio.Future[Any]] = []  # the queued commands' callers
-        self.owed: deque[asyncio.Future[Any]] = deque()  # written, in Redis's order
+        # Per reply of the queued commands, its caller, or None for a reply nobody reads
+        # (the ones before a transaction's EXEC); then the same, written, in Redis's order.
+        self.waiting: list[asyncio.Future[Any] | None] = []
+        self.owed: deque[asyncio.Future[Any] | None] = deque()
         self.writes: deque[int] = deque()  # replies still owed per unanswered write
         self.lost: Exception | None = None
         self.answered_at = 0.0  # loop time of the last reply, or of a write to an idle pipe
         self.watchdog: asyncio.TimerHandle | None = None
 
-    def send(self, packed: bytes) -> asyncio.Future[Any]:
-        """Queues one packed command; the future gets its reply, an error reply as a
-        redis-py error value (``reply_error``), or the connection's loss as an exception."""
+    def send(self, packed: bytes, replies: int = 1) -> asyncio.Future[Any]:
+        """Queues packed commands that answer ``replies`` replies; the future gets the last
+        one, an error reply as a redis-py error value (``reply_error``), or the
+        connection's loss as an exception. (A transaction, MULTI … EXEC, is read by its
+        EXEC: a command Redis refused to queue fails the EXEC.)"""
         if self.lost:
             raise self.lost
         reply = self.loop.create_future()
         self.queued.append(packed)
+        self.waiting += [None] * (replies - 1)
         self.waiting.append(reply)
         if len(self.queued) >= self.max_batch:
             self._write()
@@ -110,7 +116,7 @@ class Pipe(asyncio.Protocol):
         self.answered_at = self.loop.time()
         while (reply := self.parser.gets()) is not False:
             caller = self.owed.popleft()
-            if not caller.done():  # else the caller went away
+            if caller is not None and not caller.done():  # else nobody reads it
                 caller.set_result(reply)
             self.writes[0] -= 1
             if not self.writes[0]:
@@ -121,7 +127,7 @@ class Pipe(asyncio.Protocol):
         if not self.lost:
             self.lost = exceptions.ConnectionError(f"Redis connection lost: {exc or 'closed'}")
         for caller in (*self.owed, *self.waiting):
-            if not caller.done():
+            if caller is not None and not caller.done():
                 caller.set_exception(self.lost)
         self.owed.clear()
         self.waiting.clear()
@@ -136,7 +142,7 @@ class Pipe(asyncio.Protocol):
             self.answered_at = self.loop.time()
         self.transport.write(b"".join(self.queued))
         self.owed.extend(self.waiting)
-        self.writes.append(len(self.queued))
+        self.writes.append(len(self.waiting))
         self.queued, self.waiting = [], []
         if self.watchdog is None:
             self.watchdog = self.loop.call_later(self.timeout, self._watch)

@@ -35,7 +35,7 @@ class Scripts:
         self.live = client.register_script(source("live"))
         self.pending = client.register_script(source("pending"))
         self.ack = client.register_script(source("ack"))
-        self.collect = client.register_script(source("collect"))
+        self.atomically = client.register_script(source("atomically"))
         self.sweep = client.register_script(source("sweep"))
         self.lease = client.register_script(source("lease"))
         self.rest = client.register_script(source("rest"))

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, cast
 from uuid import UUID
 
 import msgspec
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ExecAbortError, NoScriptError
 
 from watchtime import fields, keys
-from watchtime.coalesce import Coalescer
+from watchtime.coalesce import Coalescer, Head
 from watchtime.errors import redis_boundary
 from watchtime.fields import Details, Hot
 from watchtime.limits import MAX_INTERVALS_PER_SESSION
@@ -145,20 +145,57 @@ def _details(extras: Mapping[str, str] | None) -> bytes:
     return msgspec.json.encode({field: value for field, value in (extras or {}).items() if value})
 
 
-# How scripts reach Redis: directly, or coalesced with other requests' calls.
-ScriptRunner = Callable[[AsyncScript, Sequence[Any], Sequence[Any]], Awaitable[Any]]
+class Transport(Protocol):
+    """How a store reaches Redis: ``Direct``, or coalesced with other requests' calls
+    (``watchtime.batching.ScriptBatcher``, the gateway's and the flusher's)."""
+
+    async def __call__(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """One script call's reply."""
+
+    async def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Commands of one key each, sharing a hash tag, run at once: their replies."""
 
 
-async def run_directly(script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-    """One EVALSHA through redis-py. A Redis that forgot the script (restart, failover)
-    gets it again, counted as the gateway's batcher counts it."""
-    client = script.registered_client
-    try:
-        return await client.evalsha(script.sha, len(keys), *keys, *args)
-    except NoScriptError:
-        REDIS_NOSCRIPT.inc()
-        await client.script_load(script.script)  # on a cluster: every primary
-        return await client.evalsha(script.sha, len(keys), *keys, *args)
+class Direct:
+    """Calls through redis-py one at a time, for the processes that send few."""
+
+    def __init__(self, scripts: Scripts) -> None:
+        self.atomically = scripts.atomically
+
+    async def __call__(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """One EVALSHA. A Redis that forgot the script (restart, failover) gets it again,
+        counted as the gateway's batcher counts it."""
+        client = script.registered_client
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            REDIS_NOSCRIPT.inc()
+            await client.script_load(script.script)  # on a cluster: every primary
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """As one script: redis-py sends no MULTI to a cluster's node."""
+        args = [a for name, _, *rest in commands for a in (name, len(rest), *rest)]
+        replies = await self(self.atomically, [key for _, key, *_ in commands], args)
+        return cast(list[Any], replies)
+
+
+NO_DETAILS = Details()
+
+
+def _snapshot(webinar_id: UUID, session_id: str) -> list[tuple[str, str]]:
+    """The reads of one session that must see one version: its hash whole (it holds little
+    beyond what the flusher needs, and a whole read beats naming each field) and its logs."""
+    session, _, log, active_log = keys.session_record(webinar_id, session_id)
+    return [("HGETALL", session), ("GET", log), ("GET", active_log)]
+
+
+def _values(replies: Sequence[Any]) -> Sequence[Any]:
+    """Replies of a transaction, which carry a failed command's error as a value."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 def _outcome(reply: list[Any]) -> Outcome:
@@ -168,12 +205,11 @@ def _outcome(reply: list[Any]) -> Outcome:
 
 
 class SessionStore:
-    def __init__(
-        self, scripts: Scripts, settings: Settings, run: ScriptRunner = run_directly
-    ) -> None:
+    def __init__(self, scripts: Scripts, settings: Settings, run: Transport | None = None) -> None:
         self.scripts = scripts
-        self.run = run
-        self.pings = Coalescer(functools.partial(run, scripts.ping))
+        self.direct = Direct(scripts)
+        self.run = run or self.direct
+        self.pings = Coalescer(functools.partial(self.run, scripts.ping))
         self.cap_ms = settings.delta_cap_ms
         self.min_interval_ms = settings.min_ping_interval_ms
         self.stale_ms = settings.stale_after_ms
@@ -182,6 +218,14 @@ class SessionStore:
     async def _call(self, script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
         with redis_boundary():
             return await self.run(script, script_keys, args)
+
+    async def _transaction(self, commands: Sequence[Sequence[Any]]) -> Sequence[Any]:
+        with redis_boundary():
+            try:
+                replies = await self.run.transaction(commands)
+            except ExecAbortError:  # a full Redis queues no command, not even a read,
+                replies = await self.direct.transaction(commands)  # but a script may read
+            return _values(replies)
 
     async def _change(
         self, webinar_id: UUID, script: AsyncScript, script_keys: list[str], args: list[Any]
@@ -250,9 +294,12 @@ class SessionStore:
         now_ms: int | None = None,
     ) -> Outcome:
         """Sent with the other pings of this event-loop turn, in one call (coalesce.py)."""
-        head = (_time(now_ms), self.cap_ms, self.min_interval_ms, MAX_INTERVALS_PER_SESSION)
+        head = Head(
+            keys.webinar_keys(webinar_id),
+            (_time(now_ms), self.cap_ms, self.min_interval_ms, MAX_INTERVALS_PER_SESSION),
+        )
         args = [session_id, user_id, _flag(visible), _flag(active), request_id, _details(extras)]
-        script_keys = keys.session_keys(webinar_id, session_id)
+        script_keys = keys.session_record(webinar_id, session_id)
         with redis_boundary():
             reply = await self.pings(webinar_id, head, script_keys, args)
         return await self._woken(webinar_id, reply)
@@ -287,14 +334,26 @@ class SessionStore:
         return Pending(watermark, next_watermark, owed, oldest, open_sessions, now, *ids)
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
-        """One atomic snapshot of each session: hot fields, details (until its row is
-        stored) and its interval logs, which hold what is not yet in Postgres."""
-        script_keys = [k for s in session_ids for k in keys.session_record(webinar_id, s)]
-        replies = await self._call(self.scripts.collect, script_keys, [])
+        """One atomic snapshot of each session: hot fields and its interval logs, which
+        hold what is not yet in Postgres; then the details of those whose row is not yet
+        stored (written once, with the session: they need no snapshot)."""
+        snapshot = await self._transaction(
+            [command for s in session_ids for command in _snapshot(webinar_id, s)]
+        )
+        hashes = [fields.hot(h) for h in snapshot[::3]]
+        logs, active_logs = snapshot[1::3], snapshot[2::3]
+        unstored = [s for s, hot in zip(session_ids, hashes, strict=True) if not hot.stored]
+        details = dict(zip(unstored, await self._details(webinar_id, unstored), strict=True))
         return [
-            Collected(session_id, fields.hot(hot), Details(*_texts(details)), log, active)
-            for session_id, (hot, details, log, active) in zip(session_ids, replies, strict=True)
+            Collected(s, hot, details.get(s, NO_DETAILS), log or b"", active_log or b"")
+            for s, hot, log, active_log in zip(session_ids, hashes, logs, active_logs, strict=True)
         ]
+
+    async def _details(self, webinar_id: UUID, session_ids: list[str]) -> list[Details]:
+        if not session_ids:
+            return []
+        commands = [("HMGET", keys.extras(webinar_id, s), *Details._fields) for s in session_ids]
+        return [Details(*_texts(d)) for d in await self._transaction(commands)]
 
     async def ack(
         self,

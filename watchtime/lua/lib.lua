@@ -172,13 +172,13 @@ local function close_session(k, session_id, s, exited_at, reason, now)
   leave(k, s.user_id, session_id)
 end
 
--- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys): one set
--- of SESSION_KEYS, or one per ping of a call of ping.lua (the i-th after i sets).
-local SESSION_KEYS = 9
+-- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys): the
+-- webinar's WEBINAR_KEYS, then SESSION_KEYS for one session, or one set per ping of a call
+-- of ping.lua (the i-th after i sets): a call names the webinar's keys once.
+local WEBINAR_KEYS, SESSION_KEYS = 5, 4
 local function session_keyset(i)
-  local b = (i or 0) * SESSION_KEYS
-  return {meta = KEYS[b + 1], session = KEYS[b + 2], extras = KEYS[b + 3], log = KEYS[b + 4],
-    active = KEYS[b + 5], presence = KEYS[b + 6], closed = KEYS[b + 7], tabs = KEYS[b + 8],
-    active_log = KEYS[b + 9]}
+  local b = WEBINAR_KEYS + (i or 0) * SESSION_KEYS
+  return {meta = KEYS[1], active = KEYS[2], presence = KEYS[3], closed = KEYS[4],
+    tabs = KEYS[5], session = KEYS[b + 1], extras = KEYS[b + 2], log = KEYS[b + 3],
+    active_log = KEYS[b + 4]}
 end
-

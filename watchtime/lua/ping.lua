@@ -2,7 +2,8 @@
 -- heartbeat by the visibility stored at its start, then store this ping's visibility
 -- (R-SEM-2, R-SEM-6, R-SEM-7). One call carries the pings a gateway received together
 -- (watchtime/coalesce.py): Redis's cost of a script call is paid once for all of them.
--- KEYS: one session_keyset() per ping, in the order of the pings.
+-- KEYS: the webinar's, then one session's per ping, in the order of the pings
+-- (session_keyset).
 -- ARGV: the four below, then PING_ARGS per ping: the arguments of ping() below, in order.
 local now = now_ms(ARGV[1])                -- ms; '' = Redis TIME, one time for the call
 local cap_ms = tonumber(ARGV[2])           -- Δt cap, ms
@@ -47,7 +48,7 @@ end
 -- One reply per ping. A ping that fails (a key of the wrong type) answers its error and
 -- the others go on, as if each had been its own call.
 local replies = {}
-for i = 0, #KEYS / SESSION_KEYS - 1 do
+for i = 0, (#KEYS - WEBINAR_KEYS) / SESSION_KEYS - 1 do
   local a = 4 + i * PING_ARGS
   local ok, reply = pcall(ping, session_keyset(i), unpack(ARGV, a + 1, a + PING_ARGS))
   if ok then
