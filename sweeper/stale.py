@@ -42,7 +42,7 @@ class StaleSessions:
         started = time.perf_counter()
         await mirror.remirror(self.redis, self.pg, self.store)
         closed = 0
-        for work in await registry.backlog(self.redis, keys.active):
+        for work in await registry.backlog(self.redis, keys.indexes):
             if work.oldest_age_ms > self.stale_ms:
                 closed += await self._sweep_claimed(work.webinar_id)
         SESSIONS_CLOSED.labels("timeout").inc(closed)
@@ -65,7 +65,7 @@ class StaleSessions:
         while True:
             cutoff = (now_ms or await clock.server_ms(self.redis)) - self.stale_ms
             stale = await registry.below(
-                self.redis, keys.active(webinar_id), cutoff, SWEEP_BATCH_SIZE
+                self.redis, keys.indexes(webinar_id), cutoff, SWEEP_BATCH_SIZE
             )
             if stale:
                 closed += await self.store.sweep(webinar_id, stale, now_ms)

@@ -91,12 +91,12 @@ async def test_past_the_bound_requests_are_refused_at_once(gateway: str, sync_re
         answers = {session: await task for session, task in pings.items()}
     accepted = {s for s, answer in answers.items() if answer.status_code == 204}
     assert len(accepted) == BOUND
-    assert {s.decode() for s in sync_redis.zrange(keys.active(webinar), 0, -1)} == accepted
+    assert {s.decode() for s in sync_redis.zrange(keys.guests(webinar), 0, -1)} == accepted
     assert refused_total(gateway) == CROWD - BOUND
     for session in answers.keys() - accepted:  # a refused ping sent again is served
         retried = httpx2.post(url, json={"session_id": session})
         assert retried.status_code == 204
-    assert sync_redis.zcard(keys.active(webinar)) == CROWD
+    assert sync_redis.zcard(keys.guests(webinar)) == CROWD
 
 
 def test_a_refusal_carries_cors_headers_for_pages_on_other_origins(
@@ -177,4 +177,4 @@ def test_a_stalled_redis_is_an_answer_within_its_timeout(
         assert (stalled.status_code, stalled.json()["error"]) == (503, "redis_unavailable")
         assert stalled.headers["retry-after"] == "1"
         assert httpx2.post(url, json={"session_id": "s1"}).status_code == 204
-    assert sync_redis.zrange(keys.active(webinar), 0, -1) == [b"s1"]
+    assert sync_redis.zrange(keys.guests(webinar), 0, -1) == [b"s1"]

@@ -53,7 +53,7 @@ async def test_calls_of_one_loop_turn_share_one_round_trip(
     )
     assert outcomes == [Outcome("created")] * 50
     assert batches() == (trips + 1, calls + 50)
-    assert await redis.zcard(keys.active(webinar)) == 51
+    assert await redis.zcard(keys.guests(webinar)) == 51
 
 
 async def test_batches_are_bounded(redis, settings: Settings, webinar):

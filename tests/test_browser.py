@@ -52,7 +52,8 @@ class Sessions:
         return intervals(log, fields.get("run_from"), fields.get("run_to"))
 
     def open(self) -> list[str]:
-        return [s.decode() for s in self.redis.zrange(keys.active(self.webinar_id), 0, -1)]
+        indexes = keys.indexes(self.webinar_id)
+        return [s.decode() for key in indexes for s in self.redis.zrange(key, 0, -1)]
 
     def after_pings(self, session_id: str, count: int) -> dict[str, str]:
         """The session once the gateway has counted at least ``count`` pings of it."""

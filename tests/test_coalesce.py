@@ -50,7 +50,7 @@ async def test_the_pings_of_one_turn_share_one_call(redis, settings: Settings):
     # 50 pings: a call of MAX_PINGS and one of the rest, in one round trip.
     assert MAX_PINGS == 32 and observed(REDIS_BATCH_CALLS) == (trips + 1, calls + 2)
     assert calls_and_pings() == (ping_calls + 2, pings + 50)
-    assert await redis.zscore(keys.active(webinar), "s7") == now
+    assert await redis.zscore(keys.guests(webinar), "s7") == now
 
 
 async def test_a_ping_never_waits_for_another_call(redis, settings: Settings):
@@ -99,7 +99,8 @@ async def test_each_ping_of_a_call_gets_its_own_answer(redis, store: SessionStor
         Outcome("no_webinar"),
         Outcome("duplicate", 0, 10_000),
     ]
-    assert await redis.zcard(keys.active(webinar)) == 4  # open, limited, new, users
+    assert await redis.zcard(keys.guests(webinar)) == 3  # open, limited, new
+    assert await redis.zcard(keys.active(webinar)) == 1  # users
     assert not await redis.exists(keys.meta(unknown), keys.session(unknown, "x"))
 
 

@@ -54,7 +54,8 @@ async def assert_matches_redis(redis: Redis, pg: asyncpg.Connection, webinar: UU
     intervals not yet trimmed (``logged`` bytes of its log are): the row ends with them,
     holds as many more as were trimmed, and they add up to the watched time."""
     stored = await rows(pg)
-    for session_id in [m.decode() for m in await redis.zrange(keys.active(webinar), 0, -1)]:
+    open_ids = [m.decode() for k in keys.indexes(webinar) for m in await redis.zrange(k, 0, -1)]
+    for session_id in open_ids:
         s, r = await hot(redis, webinar, session_id), stored[session_id]
         log = await redis.get(keys.intervals(webinar, session_id)) or b""
         kept = sessions.intervals(log, s.get("run_from"), s.get("run_to"))

@@ -15,6 +15,7 @@ def test_session_keys_are_the_named_keys_in_script_order():
         keys.presence(w),
         keys.closed(w),
         keys.tabs(w),
+        keys.guests(w),
         keys.session(w, S),
         keys.extras(w, S),
         keys.intervals(w, S),

@@ -131,9 +131,9 @@ async def test_track_creates_the_session_with_the_spec_fields(store, redis, webi
     assert stored == {b"user_agent": extras["user_agent"].encode(), b"ip_address": b"127.0.0.1"}
     # Compact encoding: "ziplist" before Redis 7, "listpack" since.
     assert await redis.object("encoding", keys.session(webinar, S)) in (b"ziplist", b"listpack")
-    assert await redis.zscore(keys.active(webinar), S) == at(5)
+    assert await redis.zscore(keys.guests(webinar), S) == at(5)  # its index and presence
     assert (await store.pending(webinar, 10, now_ms=at(6))).open_ids == [S]  # owed to Postgres
-    assert await redis.zscore(keys.presence(webinar), f"guest:{S}") == at(5)
+    assert await redis.zcard(keys.active(webinar)) + await redis.zcard(keys.presence(webinar)) == 0
 
 
 async def test_repeated_track_is_idempotent(store, redis, webinar):
@@ -142,7 +142,7 @@ async def test_repeated_track_is_idempotent(store, redis, webinar):
     before = await session(redis, webinar)
     assert await store.track(webinar, S, "", visible=False, now_ms=at(90)) == Outcome("exists")
     assert await session(redis, webinar) == before
-    assert await redis.zcard(keys.active(webinar)) == 1
+    assert await redis.zcard(keys.guests(webinar)) == 1
 
 
 async def test_ping_creates_a_missing_session_as_track_would(store, redis, webinar):
@@ -201,8 +201,7 @@ async def test_exit_credits_the_final_interval_and_closes(store, redis, webinar)
     assert await store.exit(webinar, S, "", now_ms=at(45)) == Outcome("ok", 45_000, 45_000)
     s = await session(redis, webinar)
     assert (s["exited_at"], s["closed_reason"], s["watched_ms"]) == (str(at(45)), "exit", "45000")
-    assert await redis.zscore(keys.active(webinar), S) is None
-    assert await redis.zscore(keys.presence(webinar), f"guest:{S}") is None
+    assert await redis.zscore(keys.guests(webinar), S) is None
 
 
 async def test_exit_is_idempotent(store, redis, webinar):
@@ -225,7 +224,7 @@ async def test_ping_and_track_on_a_closed_session_change_nothing(store, redis, w
     assert await ping_at(store, webinar, 90) == Outcome("closed")
     assert await store.track(webinar, S, "", now_ms=at(95)) == Outcome("closed")
     assert await session(redis, webinar) == before
-    assert await redis.zcard(keys.active(webinar)) == 0
+    assert await redis.zcard(keys.guests(webinar)) == 0
 
 
 async def test_ids_are_never_reused_after_the_details_left_redis(store, redis, webinar):
@@ -362,6 +361,53 @@ async def test_only_signed_in_viewers_tabs_are_counted(store, redis, webinar):
     await store.exit(webinar, "tab-a", user, now_ms=at(4))
     assert await redis.hgetall(keys.tabs(webinar)) == {f"user:{user}".encode(): b"1"}
     assert await redis.zrange(keys.presence(webinar), 0, -1) == [f"user:{user}".encode()]
+
+
+async def test_the_open_sessions_owed_come_from_both_indexes_oldest_first(store, webinar):
+    """Signed-in viewers' sessions and guests' live in two sets; the flusher is owed them as
+    one list by last change, cut at a score whose ties come along from either set."""
+    user = str(uuid4())
+    for session_id, owner, t in [("g1", "", 1), ("u2", user, 2), ("g3", "", 3), ("u3", user, 3)]:
+        await store.track(webinar, session_id, owner, now_ms=at(t))
+    await store.track(webinar, "g4", "", now_ms=at(4))
+    owed = await store.pending(webinar, 3, now_ms=at(5))
+    assert owed.open_ids == ["g1", "u2", "u3", "g3"]
+    assert (owed.next_watermark, owed.owed, owed.oldest_ms, owed.open_sessions) == (
+        at(3) + 1,
+        5,
+        at(1),
+        5,
+    )
+    await store.ack(webinar, owed.next_watermark)
+    assert (await store.pending(webinar, 3, now_ms=at(5))).open_ids == ["g4"]
+
+
+@pytest.mark.parametrize("then", ["ping", "exit", "sweep"])
+async def test_a_guest_indexed_by_an_older_release_moves_to_guests_or_leaves(
+    store, redis, webinar, then
+):
+    """A release before `guests` indexed a guest's session in `active` and the guest in
+    `presence`. Until its next change it is counted, owed and swept once; its next ping
+    moves it to `guests`, its close takes it out of both."""
+    await store.track(webinar, S, "", now_ms=at(0))
+    await redis.zrem(keys.guests(webinar), S)  # as an older release left it:
+    await redis.zadd(keys.active(webinar), {S: at(0)})
+    await redis.zadd(keys.presence(webinar), {f"guest:{S}": at(0)})
+    assert await store.live(webinar, now_ms=at(1)) == sessions.LiveCounts(1, 1)
+    assert (await store.pending(webinar, 10, now_ms=at(1))).open_ids == [S]
+    if then == "ping":
+        assert await ping_at(store, webinar, 10) == Outcome("ok", 10_000, 10_000)
+        assert await redis.zrange(keys.guests(webinar), 0, -1, withscores=True) == [
+            (S.encode(), at(10))
+        ]
+        assert await store.live(webinar, now_ms=at(11)) == sessions.LiveCounts(1, 1)
+    elif then == "exit":
+        assert await store.exit(webinar, S, "", now_ms=at(10)) == Outcome("ok", 10_000, 10_000)
+    else:
+        assert await store.sweep(webinar, [S], now_ms=at(400)) == 1
+    assert await redis.zcard(keys.active(webinar)) == 0
+    assert await redis.zcard(keys.presence(webinar)) == 0
+    assert await redis.zcard(keys.guests(webinar)) == (1 if then == "ping" else 0)
 
 
 @pytest.mark.parametrize("close", ["exit", "sweep"])

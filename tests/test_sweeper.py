@@ -53,7 +53,7 @@ async def test_a_stale_session_closes_at_its_last_heartbeat(
         str(at(100)),
         "100000",
     )
-    assert await redis.zcard(keys.active(webinar)) == 0
+    assert await redis.zcard(keys.guests(webinar)) == 0
     assert await redis.zcard(keys.presence(webinar)) == 0
     assert await store.ping(webinar, "s1", "", "r2", now_ms=at(1000)) == Outcome("closed")
 
@@ -80,7 +80,21 @@ async def test_sweeping_in_batches_closes_them_all(store, sweeper, redis, webina
     for i in range(30):
         await store.track(webinar, f"s{i}", "", now_ms=at(i))
     assert await sweeper.sweep_webinar(webinar, now_ms=at(29 + STALE + 1)) == 30
-    assert await redis.zcard(keys.active(webinar)) == 0
+    assert await redis.zcard(keys.guests(webinar)) == 0
+
+
+async def test_guests_and_signed_in_viewers_are_swept_alike_in_batches(
+    store, sweeper, redis, webinar, monkeypatch
+):
+    """Their sessions live in two sets: a batch takes the stalest of both."""
+    monkeypatch.setattr(stale, "SWEEP_BATCH_SIZE", 3)
+    user = str(uuid4())
+    for i in range(4):
+        await store.track(webinar, f"g{i}", "", now_ms=at(2 * i))
+        await store.track(webinar, f"u{i}", user, now_ms=at(2 * i + 1))
+    assert await sweeper.sweep_webinar(webinar, now_ms=at(5 + STALE)) == 5  # before at(5)
+    assert await redis.zrange(keys.active(webinar), 0, -1) == [b"u2", b"u3"]
+    assert await redis.zrange(keys.guests(webinar), 0, -1) == [b"g3"]
 
 
 async def test_a_ping_racing_the_sweeper_is_never_lost_nor_double_counted(

@@ -11,7 +11,7 @@ from uuid import uuid4
 import httpx2
 from support import running
 
-from watchtime import __version__
+from watchtime import __version__, keys
 from watchtime.embedded import PostgresServer, RedisServer
 
 ADMIN = {"Authorization": "Bearer workers-admin-token"}
@@ -72,4 +72,4 @@ def test_two_workers_one_set_of_metrics(
         assert [ping(base, webinar, f"t{i}") for i in range(20)] == [204] * 20
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
-    assert sync_redis.zcard(f"wt:{{{webinar}}}:active") == 60
+    assert sync_redis.zcard(keys.guests(webinar)) == 60

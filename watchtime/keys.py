@@ -54,12 +54,25 @@ def active_intervals(webinar_id: UUID, session_id: str) -> str:
 
 
 def active(webinar_id: UUID) -> str:
-    """Sorted set: open session -> last heartbeat (ms), which is also its last change."""
+    """Sorted set: a signed-in viewer's open session -> last heartbeat (ms), which is also
+    its last change (a guest's is in ``guests``)."""
     return f"{tag(webinar_id)}:active"
 
 
+def guests(webinar_id: UUID) -> str:
+    """Sorted set: a guest's open session -> last heartbeat (ms), its last change and its
+    presence: a guest is one session, so no entry in ``presence`` to write per ping."""
+    return f"{tag(webinar_id)}:guests"
+
+
+def indexes(webinar_id: UUID) -> tuple[str, str]:
+    """The sorted sets of a webinar's open sessions, scored by last heartbeat."""
+    return active(webinar_id), guests(webinar_id)
+
+
 def presence(webinar_id: UUID) -> str:
-    """Sorted set: viewer (user:<id> or guest:<session>) -> last ping (ms)."""
+    """Sorted set: signed-in viewer (user:<id>) -> last ping (ms). (Guests as guest:<session>
+    were written here by older releases: each leaves at its next ping or its close.)"""
     return f"{tag(webinar_id)}:presence"
 
 
@@ -70,7 +83,8 @@ def closed(webinar_id: UUID) -> str:
 
 def flushed(webinar_id: UUID) -> str:
     """String: the flusher's watermark (ms). Every open session scored below it in
-    ``active`` is in Postgres as it is now; those at or after it are written next."""
+    ``active`` or ``guests`` is in Postgres as it is now; those at or after it are written
+    next."""
     return f"{tag(webinar_id)}:flushed"
 
 
@@ -113,6 +127,7 @@ def webinar_keys(webinar_id: UUID) -> tuple[str, ...]:
         presence(webinar_id),
         closed(webinar_id),
         tabs(webinar_id),
+        guests(webinar_id),
     )
 
 

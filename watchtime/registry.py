@@ -36,30 +36,38 @@ async def stranded(redis: RedisClient, webinar_ids: Sequence[UUID]) -> list[UUID
     with redis_boundary():
         async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
             for webinar_id in outside:
-                pipe.exists(keys.active(webinar_id), keys.closed(webinar_id))  # one slot
+                pipe.exists(*keys.indexes(webinar_id), keys.closed(webinar_id))  # one slot
             counts = await pipe.execute()
     return [webinar_id for webinar_id, count in zip(outside, counts, strict=True) if count]
 
 
-async def backlog(redis: RedisClient, key_of: Callable[[UUID], str]) -> list[Work]:
-    """Webinars whose set ``key_of(webinar)`` is not empty, oldest lowest score first."""
+async def backlog(redis: RedisClient, sets_of: Callable[[UUID], Sequence[str]]) -> list[Work]:
+    """Webinars with members in their sorted sets ``sets_of(webinar)``, the one whose
+    lowest score is oldest first."""
     ids = await webinars(redis)
     now_ms = await clock.server_ms(redis)
     with redis_boundary():
         async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
             for webinar_id in ids:
-                pipe.zcard(key_of(webinar_id))
-                pipe.zrange(key_of(webinar_id), 0, 0, withscores=True)
-            replies = await pipe.execute()
-    work = [
-        Work(webinar_id, size, now_ms - int(oldest[0][1]))
-        for webinar_id, size, oldest in zip(ids, replies[::2], replies[1::2], strict=True)
-        if size
-    ]
+                for key in sets_of(webinar_id):
+                    pipe.zcard(key)
+                    pipe.zrange(key, 0, 0, withscores=True)
+            replies = iter(await pipe.execute())
+    work = []
+    for webinar_id in ids:
+        sets = [(next(replies), next(replies)) for _ in sets_of(webinar_id)]
+        if size := sum(count for count, _ in sets):
+            oldest = min(int(first[0][1]) for _, first in sets if first)
+            work.append(Work(webinar_id, size, now_ms - oldest))
     return sorted(work, key=lambda w: -w.oldest_age_ms)
 
 
-async def below(redis: RedisClient, key: str, score: int, limit: int) -> list[str]:
-    """Up to ``limit`` members of a sorted set scored below ``score``, lowest first."""
+async def below(redis: RedisClient, sets: Sequence[str], score: int, limit: int) -> list[str]:
+    """Up to ``limit`` members of sorted sets of one webinar scored below ``score``, lowest
+    first."""
     with redis_boundary():
-        return _strings(await redis.zrangebyscore(key, "-inf", f"({score}", start=0, num=limit))
+        async with redis.pipeline(transaction=False) as pipe:  # one slot: one node
+            for key in sets:
+                pipe.zrangebyscore(key, "-inf", f"({score}", start=0, num=limit, withscores=True)
+            found = [member for members in await pipe.execute() for member in members]
+    return _strings([member for member, _ in sorted(found, key=lambda m: m[1])[:limit]])

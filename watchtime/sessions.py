@@ -258,6 +258,7 @@ class SessionStore:
             keys.active(webinar_id),
             keys.closed(webinar_id),
             keys.presence(webinar_id),
+            keys.guests(webinar_id),
         ]
         with redis_boundary():
             await client.zrem(keys.REGISTRY, str(webinar_id))
@@ -319,14 +320,24 @@ class SessionStore:
         return await self._change(webinar_id, self.scripts.presence, script_keys, args)
 
     async def live(self, webinar_id: UUID, now_ms: int | None = None) -> LiveCounts | None:
-        script_keys = [keys.meta(webinar_id), keys.presence(webinar_id), keys.active(webinar_id)]
+        script_keys = [
+            keys.meta(webinar_id),
+            keys.presence(webinar_id),
+            keys.active(webinar_id),
+            keys.guests(webinar_id),
+        ]
         reply = await self._call(self.scripts.live, script_keys, [_time(now_ms), self.stale_ms])
         _status, *counts = reply  # 'no_webinar' alone, or 'ok' and the two counts
         return LiveCounts(*map(int, counts)) if counts else None
 
     async def pending(self, webinar_id: UUID, limit: int, now_ms: int | None = None) -> Pending:
         """What is owed to Postgres: up to ``limit`` sessions, closed ones first; 0 counts."""
-        script_keys = [keys.active(webinar_id), keys.closed(webinar_id), keys.flushed(webinar_id)]
+        script_keys = [
+            keys.active(webinar_id),
+            keys.guests(webinar_id),
+            keys.closed(webinar_id),
+            keys.flushed(webinar_id),
+        ]
         reply = await self._call(self.scripts.pending, script_keys, [_time(now_ms), limit])
         *numbers, open_ids, closed_ids = reply
         watermark, next_watermark, owed, oldest, open_sessions, now = map(int, numbers)
@@ -387,6 +398,7 @@ class SessionStore:
             keys.presence(webinar_id),
             keys.closed(webinar_id),
             keys.tabs(webinar_id),
+            keys.guests(webinar_id),
         ]
         script_keys += [keys.session(webinar_id, session_id) for session_id in session_ids]
         args = [_time(now_ms), self.stale_ms, *session_ids]

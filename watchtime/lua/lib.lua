@@ -76,9 +76,24 @@ local function refusal(session, user_id)
   return nil
 end
 
--- Creates an open session. Its score in the active set is also its last change: the
--- flusher writes open sessions changed at or after its watermark (pending.lua), so no
--- write of a ping has to mark it. extras_json is a JSON object of details written once (one
+-- Where an open session is found, scored by its last heartbeat, which is also its last
+-- change (the flusher writes open sessions changed at or after its watermark, pending.lua,
+-- so no write of a ping has to mark it) and its liveness (sweep.lua, live.lua): a
+-- signed-in viewer's in `active`, the viewer also in `presence` (one person, maybe in
+-- several tabs, scored by the time last heard from); a guest's in `guests` alone, which
+-- is also the guest's presence (one session, one person): one sorted-set write a ping.
+local function index(k, session_id, user_id, heartbeat, now)
+  if user_id ~= '' then
+    redis.call('ZADD', k.active, heartbeat, session_id)
+    redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
+  elseif redis.call('ZADD', k.guests, heartbeat, session_id) == 1 then
+    -- New in `guests`: a release before it indexed guests as users are (or it was created).
+    redis.call('ZREM', k.active, session_id)
+    redis.call('ZREM', k.presence, viewer_of(user_id, session_id))
+  end
+end
+
+-- Creates an open session. extras_json is a JSON object of details written once (one
 -- argument instead of many: it is sent with every ping and decoded only here).
 local function open_session(k, session_id, user_id, now, visible, active, pings, extras_json)
   local s = with_runs({last_heartbeat_at = now, watched_ms = 0, ping_count = pings,
@@ -90,10 +105,8 @@ local function open_session(k, session_id, user_id, now, visible, active, pings,
     fields[#fields + 1] = value
   end
   if #fields > 0 then redis.call('HSET', k.extras, unpack(fields)) end
-  redis.call('ZADD', k.active, now, session_id)
-  local viewer = viewer_of(user_id, session_id)
-  redis.call('ZADD', k.presence, now, viewer)
-  if user_id ~= '' then redis.call('HINCRBY', k.tabs, viewer, 1) end  -- see leave
+  index(k, session_id, user_id, now, now)
+  if user_id ~= '' then redis.call('HINCRBY', k.tabs, viewer_of(user_id, session_id), 1) end
 end
 
 -- Credits [from_ms, to_ms) to a run and its log. A session's credited time is its log
@@ -160,14 +173,15 @@ local function leave(k, user_id, session_id)
   end
 end
 
--- Closes an open session at exited_at. It leaves the active set for the closed set
+-- Closes an open session at exited_at. It leaves its index (index) for the closed set
 -- (score: when it closed, ms), where it waits for the flusher to write it and retire it
 -- (ack.lua).
 local function close_session(k, session_id, s, exited_at, reason, now)
   s.version = s.version + 1
   redis.call('HSET', k.session, 'exited_at', exited_at, 'closed_reason', reason,
     'state', pack_state(s))
-  redis.call('ZREM', k.active, session_id)
+  if s.user_id == '' then redis.call('ZREM', k.guests, session_id) end
+  redis.call('ZREM', k.active, session_id)  -- a guest's too, if an older release put it there
   redis.call('ZADD', k.closed, now, session_id)
   leave(k, s.user_id, session_id)
 end
@@ -175,10 +189,10 @@ end
 -- KEYS layout shared by track, ping and exit (watchtime/keys.py session_keys): the
 -- webinar's WEBINAR_KEYS, then SESSION_KEYS for one session, or one set per ping of a call
 -- of ping.lua (the i-th after i sets): a call names the webinar's keys once.
-local WEBINAR_KEYS, SESSION_KEYS = 5, 4
+local WEBINAR_KEYS, SESSION_KEYS = 6, 4
 local function session_keyset(i)
   local b = WEBINAR_KEYS + (i or 0) * SESSION_KEYS
   return {meta = KEYS[1], active = KEYS[2], presence = KEYS[3], closed = KEYS[4],
-    tabs = KEYS[5], session = KEYS[b + 1], extras = KEYS[b + 2], log = KEYS[b + 3],
-    active_log = KEYS[b + 4]}
+    tabs = KEYS[5], guests = KEYS[6], session = KEYS[b + 1], extras = KEYS[b + 2],
+    log = KEYS[b + 3], active_log = KEYS[b + 4]}
 end

@@ -37,8 +37,7 @@ local function ping(k, session_id, user_id, visible, active, request_id, extras)
   session.visible, session.active = visible, active
   session.ping_count, session.version = session.ping_count + 1, session.version + 1
   redis.call('HSET', k.session, 'state', pack_state(session), 'last_request', request_id)
-  redis.call('ZADD', k.active, session.last_heartbeat_at, session_id)
-  redis.call('ZADD', k.presence, now, viewer_of(user_id, session_id))
+  index(k, session_id, user_id, session.last_heartbeat_at, now)
   -- The webinar's meta is not read: an open session keeps it in the working set (rest.lua)
   -- unless a crash lost the wake of its creation, which the next creation or exit of one of
   -- its sessions, or the sweeper (registry.stranded), makes good.
