@@ -209,6 +209,30 @@ async def test_a_flush_reads_only_the_intervals_not_yet_written(store, flusher, 
     assert await redis.strlen(logs[0]) == 16
 
 
+async def test_a_log_is_read_only_while_it_may_hold_runs(store, flusher, redis, webinar):
+    """Every byte appended to a log is counted in the session hash (`log_end`) beside the
+    bytes trimmed into Postgres (`logged`): where they agree the log is empty, and the
+    hash read alone is the flusher's snapshot; the next gap appends, and it is read again."""
+    await store.track(webinar, "s1", "", now_ms=at(0))
+    await store.ping(webinar, "s1", "", "r1", visible=False, now_ms=at(10))  # run [0, 10)
+    await store.ping(webinar, "s1", "", "r2", now_ms=at(20))  # hidden since 10: no credit
+    await store.ping(webinar, "s1", "", "r3", now_ms=at(30))  # a gap: [0, 10) to the log
+    first_run = struct.pack(">qq", at(0), at(10))
+    (c,) = await store.collect(webinar, ["s1"])
+    assert (c.log, c.hot.log_end, c.hot.logged) == (first_run, 16, None)
+    await flusher.cycle(now_ms=at(31))  # written, then trimmed: logged = log_end
+    log = keys.intervals(webinar, "s1")
+    await redis.set(log, b"x" * 16)  # bytes no script appended: a read would show them
+    (c,) = await store.collect(webinar, ["s1"])
+    assert (c.log, c.hot.log_end, c.hot.logged, c.intervals) == (b"", 16, 16, [(at(20), at(30))])
+    await store.ping(webinar, "s1", "", "r4", visible=False, now_ms=at(40))
+    await store.ping(webinar, "s1", "", "r5", now_ms=at(50))
+    await store.ping(webinar, "s1", "", "r6", now_ms=at(60))  # a gap: [20, 40) appended
+    (c,) = await store.collect(webinar, ["s1"])
+    assert c.log == b"x" * 16 + struct.pack(">qq", at(20), at(40))
+    assert (c.hot.log_end, c.hot.logged) == (16 + 32, 16)
+
+
 async def test_the_interval_cap_counts_the_runs_trimmed(store, flusher, redis, pg, webinar):
     """Past MAX_INTERVALS_PER_SESSION a session's gaps merge into its run; the runs already
     trimmed into Postgres count towards the cap, so the row keeps within it too."""

@@ -126,6 +126,7 @@ async def test_track_creates_the_session_with_the_spec_fields(store, redis, webi
         "ping_count": "0",
         "version": "1",
         **dict.fromkeys(("run_from", "run_to", "active_run_from", "active_run_to"), str(at(5))),
+        **dict.fromkeys(("log_end", "active_log_end"), "0"),  # nothing appended to the logs
     }
     stored = await redis.hgetall(keys.extras(webinar, S))
     assert stored == {b"user_agent": extras["user_agent"].encode(), b"ip_address": b"127.0.0.1"}

@@ -26,6 +26,8 @@ class Hot(NamedTuple):
     stored: str | None  # set once the row is in Postgres
     logged: int | None  # bytes of the interval log in Postgres, trimmed from it in Redis
     active_logged: int | None  # likewise of the active interval log
+    log_end: int | None  # bytes ever appended to the interval log (None: not counted)
+    active_log_end: int | None  # likewise to the active interval log
     last_heartbeat_at: int | None
     watched_ms: int | None
     run_from: int | None  # the current runs of watched and active time (lib.lua log_credit)
@@ -36,6 +38,17 @@ class Hot(NamedTuple):
     version: int | None
     visible: bool | None
     active: bool | None
+
+    @property
+    def logs_empty(self) -> bool:
+        """Whether both interval logs are known to be empty: every byte appended is
+        trimmed. A session an older release created does not count its bytes: unknown."""
+        return (
+            self.log_end is not None
+            and self.active_log_end is not None
+            and self.log_end == (self.logged or 0)
+            and self.active_log_end == (self.active_logged or 0)
+        )
 
 
 class Details(NamedTuple):

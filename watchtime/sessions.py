@@ -186,8 +186,11 @@ NO_DETAILS = Details()
 def _snapshot(webinar_id: UUID, session_id: str) -> list[tuple[str, str]]:
     """The reads of one session that must see one version: its hash whole (it holds little
     beyond what the flusher needs, and a whole read beats naming each field) and its logs."""
-    session, _, log, active_log = keys.session_record(webinar_id, session_id)
-    return [("HGETALL", session), ("GET", log), ("GET", active_log)]
+    return [
+        ("HGETALL", keys.session(webinar_id, session_id)),
+        ("GET", keys.intervals(webinar_id, session_id)),
+        ("GET", keys.active_intervals(webinar_id, session_id)),
+    ]
 
 
 def _values(replies: Sequence[Any]) -> Sequence[Any]:
@@ -346,19 +349,32 @@ class SessionStore:
 
     async def collect(self, webinar_id: UUID, session_ids: Sequence[str]) -> list[Collected]:
         """One atomic snapshot of each session: hot fields and its interval logs, which
-        hold what is not yet in Postgres; then the details of those whose row is not yet
-        stored (written once, with the session: they need no snapshot)."""
-        snapshot = await self._transaction(
-            [command for s in session_ids for command in _snapshot(webinar_id, s)]
-        )
-        hashes = [fields.hot(h) for h in snapshot[::3]]
-        logs, active_logs = snapshot[1::3], snapshot[2::3]
-        unstored = [s for s, hot in zip(session_ids, hashes, strict=True) if not hot.stored]
+        hold what is not yet in Postgres, read only where they may hold something (a
+        hash read alone is a snapshot when its logs are known empty); then the details of
+        those whose row is not yet stored (written once, with the session: they need no
+        snapshot)."""
+        reads = [("HGETALL", keys.session(webinar_id, s)) for s in session_ids]
+        replies = await self._transaction(reads)
+        read = {s: (fields.hot(h), b"", b"") for s, h in zip(session_ids, replies, strict=True)}
+        if unknown := [s for s, (hot, *_) in read.items() if not hot.logs_empty]:
+            read |= await self._with_logs(webinar_id, unknown)
+        unstored = [s for s, (hot, *_) in read.items() if not hot.stored]
         details = dict(zip(unstored, await self._details(webinar_id, unstored), strict=True))
         return [
-            Collected(s, hot, details.get(s, NO_DETAILS), log or b"", active_log or b"")
-            for s, hot, log, active_log in zip(session_ids, hashes, logs, active_logs, strict=True)
+            Collected(s, hot, details.get(s, NO_DETAILS), log, active_log)
+            for s, (hot, log, active_log) in read.items()
         ]
+
+    async def _with_logs(
+        self, webinar_id: UUID, session_ids: list[str]
+    ) -> dict[str, tuple[Hot, bytes, bytes]]:
+        """Each session's hash and logs, read together: one version."""
+        reads = [command for s in session_ids for command in _snapshot(webinar_id, s)]
+        replies = iter(await self._transaction(reads))
+        return {
+            s: (fields.hot(h), log or b"", active_log or b"")
+            for s, h, log, active_log in zip(session_ids, replies, replies, replies, strict=True)
+        }
 
     async def _details(self, webinar_id: UUID, session_ids: list[str]) -> list[Details]:
         if not session_ids:

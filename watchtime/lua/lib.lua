@@ -23,10 +23,12 @@ local function pack_state(s)
 end
 
 -- run and active_run are the current, unbroken runs of watched and active time, [from, to)
--- in ms (log_credit); `trimmed` names the hash field counting their log's bytes in Postgres.
+-- in ms (log_credit); `trimmed` names the hash field counting their log's bytes in Postgres,
+-- `ends` the one counting every byte ever appended to it: the log is empty when they agree.
 local function with_runs(s, run_from, run_to, active_from, active_to)
-  s.run = {from = run_from, to = run_to, trimmed = 'logged'}
-  s.active_run = {from = active_from, to = active_to, trimmed = 'active_logged'}
+  s.run = {from = run_from, to = run_to, trimmed = 'logged', ends = 'log_end'}
+  s.active_run = {from = active_from, to = active_to, trimmed = 'active_logged',
+    ends = 'active_log_end'}
   return s
 end
 
@@ -98,7 +100,8 @@ end
 local function open_session(k, session_id, user_id, now, visible, active, pings, extras_json)
   local s = with_runs({last_heartbeat_at = now, watched_ms = 0, ping_count = pings,
     version = 1, visible = visible, active = active}, now, now, now, now)
-  redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now, 'state', pack_state(s))
+  redis.call('HSET', k.session, 'user_id', user_id, 'entered_at', now, 'state', pack_state(s),
+    s.run.ends, 0, s.active_run.ends, 0)
   local fields = {}
   for field, value in pairs(cjson.decode(extras_json)) do
     fields[#fields + 1] = field
@@ -115,7 +118,8 @@ end
 -- interval and costs no write to the log. A gap closes the run into the log and starts a
 -- new one; past max_intervals the gap is merged instead. The log in Redis holds only the
 -- runs not yet in Postgres: the session hash's run.trimmed field counts the bytes written
--- and trimmed (ack.lua), read here only, where a gap makes the cap matter.
+-- and trimmed (ack.lua), read here only, where a gap makes the cap matter, and run.ends
+-- the bytes appended, so that the flusher reads no log it knows to be empty.
 -- Returns the ms added to the intervals, which keeps watched_ms equal to their total.
 local function log_credit(session_key, log_key, run, from_ms, to_ms, max_intervals)
   if run.to == from_ms or run.from == run.to then
@@ -129,7 +133,8 @@ local function log_credit(session_key, log_key, run, from_ms, to_ms, max_interva
     run.to = to_ms
     return added
   end
-  redis.call('APPEND', log_key, struct.pack('>i8>i8', run.from, run.to))
+  local length = redis.call('APPEND', log_key, struct.pack('>i8>i8', run.from, run.to))
+  redis.call('HSET', session_key, run.ends, trimmed + length)
   run.from, run.to = from_ms, to_ms
   return to_ms - from_ms
 end
