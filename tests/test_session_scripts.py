@@ -60,6 +60,10 @@ async def test_a_session_of_the_older_field_by_field_layout_goes_on(store, redis
     assert (collected.hot.watched_ms, collected.hot.version) == (30_000, 3)
 
 
+async def test_a_snapshot_of_no_session_asks_redis_nothing(store, webinar):
+    assert await store.collect(webinar, []) == []
+
+
 async def test_a_snapshot_that_meets_an_error_raises_it(store, redis, webinar):
     """A session key holding another type fails the flusher's read, on either transport,
     rather than a session read as absent or half."""

@@ -223,6 +223,8 @@ class SessionStore:
             return await self.run(script, script_keys, args)
 
     async def _transaction(self, commands: Sequence[Sequence[Any]]) -> Sequence[Any]:
+        if not commands:  # a transaction is routed by its first key
+            return []
         with redis_boundary():
             try:
                 replies = await self.run.transaction(commands)
@@ -377,8 +379,6 @@ class SessionStore:
         }
 
     async def _details(self, webinar_id: UUID, session_ids: list[str]) -> list[Details]:
-        if not session_ids:
-            return []
         commands = [("HMGET", keys.extras(webinar_id, s), *Details._fields) for s in session_ids]
         return [Details(*_texts(d)) for d in await self._transaction(commands)]
 
