@@ -96,7 +96,8 @@ class Pipe(asyncio.Protocol):
             raise self.lost
         reply = self.loop.create_future()
         self.queued.append(packed)
-        self.waiting += [None] * (replies - 1)
+        if replies > 1:  # not on the ping path: one reply a call
+            self.waiting += [None] * (replies - 1)
         self.waiting.append(reply)
         if len(self.queued) >= self.max_batch:
             self._write()

@@ -3,6 +3,7 @@ and per webinar a sorted set whose size and lowest score say how much is waiting
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -44,20 +45,19 @@ async def stranded(redis: RedisClient, webinar_ids: Sequence[UUID]) -> list[UUID
 async def backlog(redis: RedisClient, sets_of: Callable[[UUID], Sequence[str]]) -> list[Work]:
     """Webinars with members in their sorted sets ``sets_of(webinar)``, the one whose
     lowest score is oldest first."""
-    ids = await webinars(redis)
+    sets = {webinar_id: sets_of(webinar_id) for webinar_id in await webinars(redis)}
     now_ms = await clock.server_ms(redis)
     with redis_boundary():
         async with redis.pipeline(transaction=False) as pipe:  # split per node on a cluster
-            for webinar_id in ids:
-                for key in sets_of(webinar_id):
-                    pipe.zcard(key)
-                    pipe.zrange(key, 0, 0, withscores=True)
+            for key in itertools.chain.from_iterable(sets.values()):
+                pipe.zcard(key)
+                pipe.zrange(key, 0, 0, withscores=True)
             replies = iter(await pipe.execute())
     work = []
-    for webinar_id in ids:
-        sets = [(next(replies), next(replies)) for _ in sets_of(webinar_id)]
-        if size := sum(count for count, _ in sets):
-            oldest = min(int(first[0][1]) for _, first in sets if first)
+    for webinar_id, webinar_sets in sets.items():
+        found = [(next(replies), next(replies)) for _ in webinar_sets]
+        if size := sum(count for count, _ in found):
+            oldest = min(int(first[0][1]) for _, first in found if first)
             work.append(Work(webinar_id, size, now_ms - oldest))
     return sorted(work, key=lambda w: -w.oldest_age_ms)
 
